@@ -1,0 +1,32 @@
+# Two entry points: `make serve` starts the explorer, `make test` runs every test.
+# Both create the virtual environment in .venv and install the project into it when needed.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 5006
+
+.PHONY: serve test lint bench demo clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -e '.[test,notebooks]'
+	touch $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/python -m estimators.demo
+
+demo: $(STAMP)
+	$(BIN)/python -m estimators.demo
+
+test: $(STAMP)
+	$(BIN)/python -m ruff check app models estimators tests benchmarks
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/mixture_entropy.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info
