@@ -1,0 +1,26 @@
+"""Estimators of information flow in noisy neural networks.
+
+Numerics only: arrays (numpy or torch, CPU or CUDA) in, numbers out. All information
+quantities are in nats and ``beta`` is the standard deviation of the Gaussian noise
+Z ~ N(0, beta^2 I) added to each layer.
+
+The centre of the package is the sample-propagation (SP) estimator of I(X; T_l), eq. (6)
+of Goldfeld et al., "Estimating Information Flow in Neural Networks": the differential
+entropy of the Gaussian mixture formed by the clean samples S_l, computed by Monte Carlo
+integration (eqs. (15)-(16)). Around it sit an exact 1-D entropy by quadrature and
+pairwise-distance bounds for checking it.
+"""
+
+from .mixture import (
+    Estimate,
+    batched_mixture_log_density,
+    mixture_entropy,
+    mixture_log_density,
+)
+
+__all__ = [
+    "Estimate",
+    "batched_mixture_log_density",
+    "mixture_entropy",
+    "mixture_log_density",
+]
