@@ -11,6 +11,8 @@ integration (eqs. (15)-(16)). Around it sit an exact 1-D entropy by quadrature a
 pairwise-distance bounds for checking it.
 """
 
+from . import theory
+from .binning import binned_entropy, binned_label_mi, per_unit_binned_entropy
 from .mixture import (
     Estimate,
     batched_mixture_log_density,
@@ -19,6 +21,10 @@ from .mixture import (
 )
 
 __all__ = [
+    "binned_entropy",
+    "binned_label_mi",
+    "per_unit_binned_entropy",
+    "theory",
     "Estimate",
     "batched_mixture_log_density",
     "mixture_entropy",
