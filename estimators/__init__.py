@@ -13,11 +13,20 @@ pairwise-distance bounds for checking it.
 
 from . import theory
 from .binning import binned_entropy, binned_label_mi, per_unit_binned_entropy
+from .bounds import Bounds, pairwise_entropy_bounds, pairwise_mi_bounds
+from .exact import mixture_density_1d, mixture_entropy_exact_1d
 from .mixture import (
     Estimate,
     batched_mixture_log_density,
     mixture_entropy,
     mixture_log_density,
+)
+from .sample_propagation import (
+    BootstrapMI,
+    MutualInformation,
+    SampleSizeWarning,
+    bootstrap_mi,
+    sample_propagation_mi,
 )
 
 __all__ = [
@@ -29,4 +38,14 @@ __all__ = [
     "batched_mixture_log_density",
     "mixture_entropy",
     "mixture_log_density",
+    "BootstrapMI",
+    "MutualInformation",
+    "SampleSizeWarning",
+    "bootstrap_mi",
+    "sample_propagation_mi",
+    "mixture_density_1d",
+    "mixture_entropy_exact_1d",
+    "Bounds",
+    "pairwise_entropy_bounds",
+    "pairwise_mi_bounds",
 ]
