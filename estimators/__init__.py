@@ -15,6 +15,7 @@ from . import theory
 from .binning import binned_entropy, binned_label_mi, per_unit_binned_entropy
 from .bounds import Bounds, pairwise_entropy_bounds, pairwise_mi_bounds
 from .exact import mixture_density_1d, mixture_entropy_exact_1d
+from .geometry import DistanceHistograms, cosine_similarity, distance_histograms
 from .mixture import (
     Estimate,
     batched_mixture_log_density,
@@ -34,6 +35,9 @@ __all__ = [
     "binned_label_mi",
     "per_unit_binned_entropy",
     "theory",
+    "DistanceHistograms",
+    "cosine_similarity",
+    "distance_histograms",
     "Estimate",
     "batched_mixture_log_density",
     "mixture_entropy",
