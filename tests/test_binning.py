@@ -119,6 +119,20 @@ def test_blocks_of_neurons_give_the_same_answer_as_one_block(monkeypatch):
     assert whole == pytest.approx(_brute_force_entropy(layer, 0.5), rel=1e-12)
 
 
+def test_a_tensor_on_a_device_gives_the_numpy_result(device):
+    layer = np.maximum(np.random.default_rng(12).normal(0, 5, size=(300, 4)), 0)
+    labels = np.arange(300) % 3
+    on_device = torch.as_tensor(layer, device=device)
+    assert binned_entropy(on_device, 0.5) == binned_entropy(layer, 0.5)
+    assert binned_entropy(on_device, edges=[0, 1, 2, 50]) == binned_entropy(
+        layer, edges=[0, 1, 2, 50]
+    )
+    np.testing.assert_array_equal(
+        per_unit_binned_entropy(on_device, 0.5), per_unit_binned_entropy(layer, 0.5)
+    )
+    assert binned_label_mi(on_device, labels, 0.5) == binned_label_mi(layer, labels, 0.5)
+
+
 def test_torch_float32_input_gives_the_numpy_result():
     layer = np.tanh(np.random.default_rng(9).normal(size=(300, 3))).astype(np.float32)
     assert binned_entropy(torch.from_numpy(layer), 0.05) == binned_entropy(layer, 0.05)
