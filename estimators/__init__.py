@@ -12,6 +12,7 @@ pairwise-distance bounds for checking it.
 """
 
 from . import theory
+from .baselines import kde_entropy, knn_entropy, select_kde_bandwidth, silverman_bandwidth
 from .binning import binned_entropy, binned_label_mi, per_unit_binned_entropy
 from .bounds import Bounds, pairwise_entropy_bounds, pairwise_mi_bounds
 from .exact import mixture_density_1d, mixture_entropy_exact_1d
@@ -35,6 +36,10 @@ __all__ = [
     "binned_label_mi",
     "per_unit_binned_entropy",
     "theory",
+    "kde_entropy",
+    "knn_entropy",
+    "select_kde_bandwidth",
+    "silverman_bandwidth",
     "DistanceHistograms",
     "cosine_similarity",
     "distance_histograms",
