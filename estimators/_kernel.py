@@ -54,6 +54,7 @@ from ._validation import ArrayLike, as_tensor, check_beta, check_positive
 
 __all__ = [
     "BLOCK_SIZE",
+    "batched_log_sum",
     "batched_pruned_log_sum",
     "pruned_log_sum",
     "warm_up",
@@ -506,6 +507,68 @@ def _max_exponent(n_centers: int, tol: float) -> float:
     return min(max(math.log(n_centers / tol), 0.0), _MAX_EXPONENT)
 
 
+def batched_log_sum(
+    points: np.ndarray, centers: np.ndarray, beta: float, tol: float
+) -> np.ndarray:
+    """Return the pruned log-sum-exp of m mixtures for inputs that are already checked.
+
+    Parameters
+    ----------
+    points : numpy.ndarray of float64, C-contiguous, shape (m, q, d)
+        Finite query points; ``points[k]`` are evaluated under mixture k.
+    centers : numpy.ndarray of float64, C-contiguous, shape (m, r, d)
+        Finite centres, r >= 1.
+    beta : float
+        Noise standard deviation, greater than 0.
+    tol : float
+        Relative mass that may be skipped, greater than 0; the result is below the exact
+        value by at most -log(1 - tol) nats (module notes).
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (m, q)
+        log sum_j exp(-|q - mu_kj|^2 / (2 beta^2)) for each query.
+    """
+    n_mix, n_queries, d = points.shape
+    n_centers = centers.shape[1]
+
+    if n_mix * n_queries == 0:
+        return np.empty((n_mix, n_queries))
+
+    n_blocks = (n_centers + BLOCK_SIZE - 1) // BLOCK_SIZE
+    n_nodes = 2 * n_blocks - 1
+    blocks = np.empty((n_mix * n_blocks, d, BLOCK_SIZE))
+    lo = np.empty((n_mix * n_nodes, d))
+    hi = np.empty((n_mix * n_nodes, d))
+    left = np.empty(n_mix * n_nodes, np.int64)
+    right = np.empty(n_mix * n_nodes, np.int64)
+    leaf_block = np.empty(n_mix * n_nodes, np.int64)
+    out = np.empty(n_mix * n_queries)
+
+    with _LOCK:
+        if n_mix == 1:
+            _build_tree_parallel(
+                centers[0], blocks, lo, hi, left, right, leaf_block, _top_levels()
+            )
+        else:
+            _build_forest(centers, blocks, lo, hi, left, right, leaf_block)
+        _forest_log_sum(
+            points.reshape(n_mix * n_queries, d),
+            blocks,
+            lo,
+            hi,
+            left,
+            right,
+            leaf_block,
+            n_nodes,
+            0.5 / beta**2,
+            _max_exponent(n_centers, tol),
+            max(1, min(n_mix * n_queries, 8 * numba.get_num_threads())),
+            out,
+        )
+    return out.reshape(n_mix, n_queries)
+
+
 def batched_pruned_log_sum(
     points: ArrayLike, centers: ArrayLike, beta: float, *, tol: float = 1e-6
 ) -> np.ndarray:
@@ -520,8 +583,8 @@ def batched_pruned_log_sum(
     beta : float
         Noise standard deviation, greater than 0.
     tol : float, default=1e-6
-        Relative mass that may be skipped; the result is at most ``tol / (1 - tol)`` nats
-        below the exact value and never above it (see the module notes for the proof).
+        Relative mass that may be skipped; the result is at most -log(1 - tol) nats
+        (about ``tol``) below the exact value and never above it (module notes).
 
     Returns
     -------
@@ -537,41 +600,7 @@ def batched_pruned_log_sum(
             "points and centers must have shapes (m, q, d) and (m, r, d) with the same m "
             f"and d, not {points_a.shape} and {centers_a.shape}"
         )
-    n_mix, n_queries, d = points_a.shape
-    n_centers = centers_a.shape[1]
-
-    n_blocks = (n_centers + BLOCK_SIZE - 1) // BLOCK_SIZE
-    n_nodes = 2 * n_blocks - 1
-    blocks = np.empty((n_mix * n_blocks, d, BLOCK_SIZE))
-    lo = np.empty((n_mix * n_nodes, d))
-    hi = np.empty((n_mix * n_nodes, d))
-    left = np.empty(n_mix * n_nodes, np.int64)
-    right = np.empty(n_mix * n_nodes, np.int64)
-    leaf_block = np.empty(n_mix * n_nodes, np.int64)
-    out = np.empty(n_mix * n_queries)
-
-    with _LOCK:
-        if n_mix == 1:
-            _build_tree_parallel(
-                centers_a[0], blocks, lo, hi, left, right, leaf_block, _top_levels()
-            )
-        else:
-            _build_forest(centers_a, blocks, lo, hi, left, right, leaf_block)
-        _forest_log_sum(
-            points_a.reshape(n_mix * n_queries, d),
-            blocks,
-            lo,
-            hi,
-            left,
-            right,
-            leaf_block,
-            n_nodes,
-            0.5 / beta**2,
-            _max_exponent(n_centers, tol),
-            max(1, min(n_mix * n_queries, 8 * numba.get_num_threads())),
-            out,
-        )
-    return out.reshape(n_mix, n_queries)
+    return batched_log_sum(points_a, centers_a, beta, tol)
 
 
 def pruned_log_sum(
