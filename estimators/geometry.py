@@ -89,9 +89,16 @@ class DistanceHistograms:
         )
 
 
-def _flatten_rows(name: str, value: ArrayLike, device: torch.device | None) -> torch.Tensor:
-    """Return ``value`` as a finite float64 (n, D) tensor, every row one input flattened."""
-    tensor = as_tensor(name, value, dtype=torch.float64, device=device)
+def _flatten_rows(
+    name: str, value: ArrayLike, device: torch.device | None, *, keep_float: bool = False
+) -> torch.Tensor:
+    """Return ``value`` as a finite (n, D) tensor, every row one input flattened.
+
+    The result is float64, or with ``keep_float`` the tensor's own float dtype (no copy).
+    """
+    own_float = isinstance(value, torch.Tensor) and value.is_floating_point()
+    dtype = value.dtype if keep_float and own_float else torch.float64
+    tensor = as_tensor(name, value, dtype=dtype, device=device)
     if tensor.ndim == 0:
         raise ValueError(f"{name} must have one row per input, not a scalar")
     return tensor.reshape(tensor.shape[0], -1)
@@ -218,8 +225,8 @@ def distance_histograms(
     Notes
     -----
     Points are centred on their mean and distances are formed in float64 by
-    ``torch.cdist`` a block of rows at a time, so memory is O(n) beyond the points
-    themselves (a block of about 4 million distances). Centring keeps the
+    ``torch.cdist`` a block of rows at a time, so the memory in use is a float64 copy of the
+    points plus a block of about 4 million distances, never n x n. Centring keeps the
     |x|^2 + |y|^2 - 2 x.y expansion that ``cdist`` uses accurate: its absolute error on a
     squared distance is about 1e-16 times the squared spread of the points.
     """
@@ -312,20 +319,34 @@ def cosine_similarity(a: ArrayLike, b: ArrayLike) -> np.ndarray:
         undefined, so a row where ``a_i`` or ``b_i`` is all zeros (a dead ReLU map, say)
         gives NaN; drop those rows, e.g. with ``numpy.isnan``, before histogramming.
     """
-    first = _flatten_rows("a", a, None)
-    second = _flatten_rows("b", b, first.device)
+    first = _flatten_rows("a", a, None, keep_float=True)
+    second = _flatten_rows("b", b, first.device, keep_float=True)
     a_shape = tuple(a.shape) if hasattr(a, "shape") else tuple(np.shape(a))
     b_shape = tuple(b.shape) if hasattr(b, "shape") else tuple(np.shape(b))
     if a_shape != b_shape:
         raise ValueError(f"a and b must have the same shape, not {a_shape} and {b_shape}")
 
-    # Scale each row by its largest entry first so that squaring neither overflows nor
-    # underflows; the cosine does not change under positive scaling.
-    first = first / first.abs().amax(dim=1, keepdim=True).clamp_min(torch.finfo(first.dtype).tiny)
-    second = second / second.abs().amax(dim=1, keepdim=True).clamp_min(
-        torch.finfo(second.dtype).tiny
-    )
-    norms = torch.linalg.vector_norm(first, dim=1) * torch.linalg.vector_norm(second, dim=1)
-    dots = (first * second).sum(dim=1)
-    cosine = torch.where(norms > 0, dots / norms, torch.full_like(dots, math.nan))
+    # Rows are taken a block at a time in float64, so wide feature maps are never copied
+    # whole.
+    rows = max(1, _BLOCK_ELEMENTS // first.shape[1])
+    cosine = torch.empty(first.shape[0], dtype=torch.float64, device=first.device)
+    for start in range(0, first.shape[0], rows):
+        x = _scaled_rows(first[start : start + rows])
+        y = _scaled_rows(second[start : start + rows])
+        norms = torch.linalg.vector_norm(x, dim=1) * torch.linalg.vector_norm(y, dim=1)
+        dots = (x * y).sum(dim=1)
+        cosine[start : start + rows] = torch.where(
+            norms > 0, dots / norms, torch.full_like(dots, math.nan)
+        )
     return cosine.clamp(-1.0, 1.0).cpu().numpy()
+
+
+def _scaled_rows(block: torch.Tensor) -> torch.Tensor:
+    """Return ``block`` in float64 with each row divided by its largest absolute entry.
+
+    Squaring then neither overflows nor underflows, and the cosine is unchanged by a positive
+    scale; an all-zero row stays zero.
+    """
+    block = block.to(torch.float64)
+    largest = block.abs().amax(dim=1, keepdim=True)
+    return block / largest.clamp_min(torch.finfo(torch.float64).tiny)

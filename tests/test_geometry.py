@@ -171,6 +171,14 @@ def test_cosine_matches_the_definition_and_survives_extreme_scales():
     assert cosine_similarity(torch.from_numpy(a).float(), b).dtype == np.float64
 
 
+def test_cosine_by_blocks_of_rows_equals_one_block(monkeypatch):
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=(25, 2, 3)), rng.normal(size=(25, 2, 3))
+    whole = cosine_similarity(a, b)
+    monkeypatch.setattr(geometry, "_BLOCK_ELEMENTS", 12)
+    np.testing.assert_array_equal(cosine_similarity(torch.from_numpy(a), b), whole)
+
+
 def test_cosine_with_a_zero_vector_is_nan():
     a = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
     b = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
