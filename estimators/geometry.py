@@ -260,6 +260,7 @@ def distance_histograms(
         return _pair_blocks(values, codes)
 
     # Edges: given, from the range, or from the largest distance among the same pairs.
+    from_data = explicit_edges is None and range is None
     if explicit_edges is not None:
         edges = explicit_edges
     else:
@@ -280,6 +281,10 @@ def distance_histograms(
     # One bincount per block: slots 0..K+1 for pairs within a class, K+2.. for between.
     counts = torch.zeros(2 * stride, dtype=torch.int64, device=values.device)
     for distances, same in blocks():
+        if from_data:
+            # The first pass found the largest distance; the same pair formed in another
+            # block may round a little above it and still belongs in the last bin.
+            distances = distances.clamp_max(edges[-1])
         key = torch.bucketize(distances, search, right=True)
         key.add_((~same).to(torch.int64), alpha=stride)
         counts += torch.bincount(key, minlength=2 * stride)
