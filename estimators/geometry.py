@@ -189,6 +189,7 @@ def distance_histograms(
     range: tuple[float, float] | None = None,  # noqa: A002
     max_pairs: int | None = None,
     seed: int | None = None,
+    density: bool = False,
 ) -> DistanceHistograms:
     """Return histograms of within-class and between-class Euclidean pairwise distances.
 
@@ -215,12 +216,15 @@ def distance_histograms(
         with replacement instead of all pairs (cost proportional to ``max_pairs``).
     seed : int, optional
         Seed for drawing the pairs; used only with ``max_pairs``.
+    density : bool, default=False
+        Return each histogram normalised to integrate to 1 over the bins (see
+        :meth:`DistanceHistograms.to_density`) instead of counts.
 
     Returns
     -------
     DistanceHistograms
-        Counts of pairs per bin; ``within.sum() + between.sum() + outside`` equals
-        ``n_pairs``. Use :meth:`DistanceHistograms.to_density` for densities.
+        Counts of pairs per bin, with ``within.sum() + between.sum() + outside`` equal to
+        ``n_pairs``, or densities when ``density`` is True.
 
     Notes
     -----
@@ -241,6 +245,8 @@ def distance_histograms(
     if max_pairs is not None:
         max_pairs = check_int("max_pairs", max_pairs, minimum=1)
     seed = check_seed(seed)
+    if not isinstance(density, (bool, np.bool_)):
+        raise TypeError(f"density must be True or False, not {density!r}")
 
     # Classes as small integers on the points' device, for one comparison per block.
     _, codes = np.unique(label_array, return_inverse=True)
@@ -295,13 +301,14 @@ def distance_histograms(
     between_counts = between.cpu().numpy()
     outside = n_pairs - int(within_counts.sum()) - int(between_counts.sum())
     logger.debug("histogrammed %d pairs of %d inputs, %d outside the range", n_pairs, n, outside)
-    return DistanceHistograms(
+    result = DistanceHistograms(
         edges=edges,
         within=within_counts,
         between=between_counts,
         outside=outside,
         n_pairs=n_pairs,
     )
+    return result.to_density() if density else result
 
 
 def cosine_similarity(a: ArrayLike, b: ArrayLike) -> np.ndarray:

@@ -109,7 +109,9 @@ def test_sampled_pairs_follow_the_full_histogram():
 
 def test_density_integrates_to_one_and_an_empty_histogram_stays_zero():
     points = np.random.default_rng(4).normal(size=(50, 3))
-    result = distance_histograms(points, np.zeros(50), bins=12).to_density()
+    result = distance_histograms(points, np.zeros(50), bins=12, density=True)
+    counts = distance_histograms(points, np.zeros(50), bins=12)
+    np.testing.assert_allclose(result.within, counts.to_density().within, rtol=1e-15)
     widths = np.diff(result.edges)
     assert (result.within * widths).sum() == pytest.approx(1.0, rel=1e-12)
     np.testing.assert_array_equal(result.between, np.zeros(12))
