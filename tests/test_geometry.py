@@ -144,6 +144,8 @@ def test_bad_histogram_options_are_rejected(kwargs, message):
 
 
 def test_bad_points_and_labels_are_rejected():
+    with pytest.raises(TypeError, match="density must be True or False, not 'yes'"):
+        distance_histograms(np.zeros((3, 2)), [0, 1, 0], density="yes")
     with pytest.raises(ValueError, match="points must have at least 2 rows to form a pair, not 1"):
         distance_histograms(np.zeros((1, 3)), [0])
     with pytest.raises(ValueError, match=r"labels must have one entry per input \(3\), not 2"):
