@@ -248,7 +248,7 @@ def binned_entropy(
     Examples
     --------
     >>> binned_entropy([[0.1], [0.35], [0.9]], bin_size=0.5)  # two inputs share [0, 0.5)
-    0.6365141682948128
+    0.636514168294813
     """
     binner = _Binner(activations, bin_size, edges, value_range, origin)
     group = _joint_bins(binner)
