@@ -14,9 +14,9 @@ Monte Carlo error and stays quick enough for the explorer to keep up on a laptop
 ================== ======== ========= ============================================== =========
 example            replicas n_queries Monte Carlo standard error of I(X;T) (nats)   inputs m
 ================== ======== ========= ============================================== =========
-tanh_neuron        1        4000      <= 0.01 at every epoch (layer fed by X)        4
-leaky_relu_neuron  1        4000      <= 0.01 (layer fed by X)                       4
-two_layer_leaky... 256      200       <= 0.01 for both layers                        8
+tanh_neuron        1        2500      <= 0.01 at every epoch (layer fed by X)        4
+leaky_relu_neuron  1        2500      <= 0.01 (layer fed by X)                       4
+two_layer_leaky... 256      1000      <= 0.01 for both layers                        8
 szt                4        2         about 0.02-0.05 per layer                      4096
 spiral             16       4         about 0.02-0.05 per layer                      estimation
 mnist_cnn          1        1         no SP estimate (binning and geometry only)     estimation
@@ -44,7 +44,7 @@ EXAMPLE_NAMES = (
 )
 TOY_EXAMPLES = ("tanh_neuron", "leaky_relu_neuron", "two_layer_leaky_relu")
 ACTIVATIONS = ("tanh", "relu", "leaky_relu", "linear")
-OPTIMIZERS = ("gd", "sgd", "adam")
+OPTIMIZERS = ("gd", "sgd", "adam", "bias_sweep")
 QUANTITIES = (
     "sp",
     "bounds",
@@ -64,7 +64,7 @@ CONFIG_VERSION = 1
 _ESTIMATION_DEFAULTS: dict[str, dict[str, Any]] = {
     "tanh_neuron": {
         "replicas": 1,
-        "n_queries": 4000,
+        "n_queries": 2500,
         "schedule": "log",
         "schedule_points": 100,
         "quantities": ["sp", "bounds", "exact", "binning", "snapshots"],
@@ -73,7 +73,7 @@ _ESTIMATION_DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "leaky_relu_neuron": {
         "replicas": 1,
-        "n_queries": 4000,
+        "n_queries": 2500,
         "schedule": "log",
         "schedule_points": 100,
         "quantities": ["sp", "bounds", "exact", "binning", "snapshots"],
@@ -82,7 +82,7 @@ _ESTIMATION_DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "two_layer_leaky_relu": {
         "replicas": 256,
-        "n_queries": 200,
+        "n_queries": 1000,
         "schedule": "log",
         "schedule_points": 100,
         "quantities": ["sp", "bounds", "exact", "binning", "snapshots"],
@@ -171,8 +171,9 @@ class ExperimentConfig(param.Parameterized):
     optimizer = param.Selector(
         default="adam",
         objects=list(OPTIMIZERS),
-        doc="Optimiser: gd is plain gradient descent, sgd stochastic gradient descent without "
-        "momentum, adam the Adam optimiser.",
+        doc="Optimiser: gd is full-batch gradient descent, sgd minibatch stochastic gradient "
+        "descent without momentum, adam the Adam optimiser; bias_sweep moves the output bias "
+        "by -learning_rate per epoch without gradients (the leaky-ReLU neuron, Fig. 6b).",
     )
     learning_rate = param.Number(
         default=4e-4,
@@ -283,7 +284,8 @@ class ExperimentConfig(param.Parameterized):
         default=None,
         allow_None=True,
         bounds=(1, 1024),
-        doc="Most CPU threads torch may use; None takes min(4, number of CPU cores).",
+        doc="CPU threads torch may use; None takes 1 for the 1-D toys (tiny tensors) and "
+        "min(4, number of CPU cores) otherwise.",
     )
 
     # ------------------------------------------------------------------ construction
@@ -292,7 +294,7 @@ class ExperimentConfig(param.Parameterized):
     def for_example(cls, name: str, **overrides: Any) -> ExperimentConfig:
         """Return the configuration of example ``name`` with its defaults and ``overrides``.
 
-        The training defaults come from ``models.get_example(name).defaults``; the estimator
+        The training defaults come from ``models.get_example(name)``; the estimator
         defaults are listed in the module docstring. When ``beta`` is 0 and ``bin_size_units``
         is not given, the bins become absolute; when the overrides make the SP estimator
         unavailable and ``quantities`` is not given, the quantities that need it are dropped.
@@ -469,10 +471,23 @@ class ExperimentConfig(param.Parameterized):
                 "orthonormal_alpha must be 0 for the MNIST CNN (the step is defined for fully "
                 f"connected weight matrices), not {self.orthonormal_alpha}"
             )
-        if self.optimizer == "gd" and self.batch_size is not None:
+        from models import get_example
+
+        spec = get_example(self.example)
+        if self.activation not in spec.activations:
             raise ValueError(
-                f"batch_size must be None (full batch) when optimizer is 'gd', not "
-                f"{self.batch_size}"
+                f"activation must be one of {', '.join(spec.activations)} for example "
+                f"{self.example!r}, not {self.activation!r}"
+            )
+        if self.noise not in spec.noise_kinds:
+            raise ValueError(
+                f"noise must be one of {', '.join(spec.noise_kinds)} for example "
+                f"{self.example!r}, not {self.noise!r}"
+            )
+        if self.optimizer in ("gd", "bias_sweep") and self.batch_size is not None:
+            raise ValueError(
+                f"batch_size must be None (full batch) when optimizer is {self.optimizer!r}, "
+                f"not {self.batch_size}"
             )
         return self
 
@@ -487,6 +502,13 @@ def _model_defaults(name: str) -> dict[str, Any]:
     from models import get_example
 
     spec = get_example(name)
-    defaults = getattr(spec, "defaults", None) or {}
-    names = set(_parameter_names())
-    return {key: value for key, value in dict(defaults).items() if key in names}
+    return {
+        "activation": spec.default_activation,
+        "beta": spec.default_beta,
+        "noise": spec.default_noise,
+        "optimizer": spec.optimizer,
+        "learning_rate": spec.learning_rate,
+        "lr_final": spec.lr_final,
+        "batch_size": spec.batch_size,
+        "epochs": spec.epochs,
+    }
