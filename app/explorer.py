@@ -178,6 +178,7 @@ class Explorer(pn.viewable.Viewer):
         self._measure_on_open = measure_on_open
         self._applying = False
         self.worker: RunWorker | None = None
+        self._ended: str | None = None  # "finished" or "failed" once the worker says so
         self.stored = False  # whether the current worker writes a run folder
         self.run_path: Path | None = None
         self.viewing_path: Path | None = None
@@ -320,47 +321,47 @@ class Explorer(pn.viewable.Viewer):
         w = pn.widgets
         width = 270
         self.widgets: dict[str, Any] = {
-            "example": w.Select.from_param(self.param.example, name="Example", width=width),
-            "activation": w.Select.from_param(self.param.activation, name="Activation",
+            "example": w.Select.from_param(self.param.example, label="Example", width=width),
+            "activation": w.Select.from_param(self.param.activation, label="Activation",
                                               width=width),
-            "beta": w.DiscreteSlider.from_param(self.param.beta, name="β (noise std)",
+            "beta": w.DiscreteSlider.from_param(self.param.beta, label="β (noise std)",
                                                 width=width),
             "noise": w.RadioButtonGroup.from_param(self.param.noise, width=width),
-            "dropout_p": w.FloatInput.from_param(self.param.dropout_p, name="Dropout p",
+            "dropout_p": w.FloatInput.from_param(self.param.dropout_p, label="Dropout p",
                                                  step=0.05, width=width),
             "optimizer": w.RadioButtonGroup.from_param(self.param.optimizer, width=width),
             "learning_rate": w.FloatInput.from_param(self.param.learning_rate,
-                                                     name="Learning rate (live)",
+                                                     label="Learning rate (live)",
                                                      format="0.[000000]", width=width),
-            "epochs": w.IntInput.from_param(self.param.epochs, name="Epochs", width=width),
+            "epochs": w.IntInput.from_param(self.param.epochs, label="Epochs", width=width),
             "batch_size": w.IntInput.from_param(self.param.batch_size,
-                                                name="Batch size (0 = full batch)",
+                                                label="Batch size (0 = full batch)",
                                                 width=width),
             "orthonormal": w.Checkbox.from_param(self.param.orthonormal,
-                                                 name="Orthonormality step", width=width),
+                                                 label="Orthonormality step", width=width),
             "orthonormal_alpha": w.FloatInput.from_param(self.param.orthonormal_alpha,
-                                                         name="α (orthonormality)",
+                                                         label="α (orthonormality)",
                                                          format="0.[000000]", width=width),
-            "seed": w.IntInput.from_param(self.param.seed, name="Seed", width=170),
+            "seed": w.IntInput.from_param(self.param.seed, label="Seed", width=170),
             "replicas": w.IntInput.from_param(self.param.replicas,
-                                              name="Replicas r per input", width=width),
+                                              label="Replicas r per input", width=width),
             "n_queries": w.IntInput.from_param(self.param.n_queries,
-                                               name="Monte Carlo queries per input",
+                                               label="Monte Carlo queries per input",
                                                width=width),
-            "bin_sizes": w.TextInput.from_param(self.param.bin_sizes, name="Bin sizes (× β)",
+            "bin_sizes": w.TextInput.from_param(self.param.bin_sizes, label="Bin sizes (× β)",
                                                 width=width),
             "bootstrap": w.Checkbox.from_param(self.param.bootstrap,
-                                               name="Bootstrap band of I(X;T)", width=width),
+                                               label="Bootstrap band of I(X;T)", width=width),
             "device": w.RadioButtonGroup.from_param(self.param.device, width=width),
             "units": w.RadioButtonGroup.from_param(self.param.units, width=150),
         }
         self._beta_widget_options()
-        self.new_seed_button = w.Button(name="New seed", width=90, margin=(28, 5, 5, 5))
+        self.new_seed_button = w.Button(label="New seed", width=90, margin=(28, 5, 5, 5))
         self.new_seed_button.on_click(lambda event: self.new_seed())
 
-        self.start_button = w.Button(name="▶ Start", button_type="success", width=110)
-        self.step_button = w.Button(name="Step", button_type="primary", width=80)
-        self.reset_button = w.Button(name="Reset", button_type="warning", width=80)
+        self.start_button = w.Button(label="Start", color="success", width=110)
+        self.step_button = w.Button(label="Step", color="primary", width=80)
+        self.reset_button = w.Button(label="Reset", color="warning", width=80)
         self.start_button.on_click(lambda event: self.start_pause())
         self.step_button.on_click(lambda event: self.step())
         self.reset_button.on_click(lambda event: self.reset())
@@ -376,33 +377,33 @@ class Explorer(pn.viewable.Viewer):
         self.device_text = pn.pane.Markdown(f"Found: {self.cuda_text}",
                                             styles={"font-size": "12px"}, width=280)
 
-        self.epoch_slider = w.DiscreteSlider(name="Look back at epoch", options=[0], value=0,
+        self.epoch_slider = w.DiscreteSlider(label="Look back at epoch", options=[0], value=0,
                                              width=300, margin=(0, 10))
-        self.follow = w.Checkbox(name="follow the newest epoch", value=True, width=190,
+        self.follow = w.Checkbox(label="follow the newest epoch", value=True, width=190,
                                  margin=(22, 5))
         self.epoch_slider.param.watch(self._on_epoch_selected, "value")
-        self.layer_select = w.Select(name="Layer", options=[1], value=1, width=120)
+        self.layer_select = w.Select(label="Layer", options=[1], value=1, width=120)
         self.layer_select.param.watch(lambda event: self._show_epoch(), "value")
-        self.density_select = w.Select(name="Layer (width 1)", options=[1], value=1, width=150)
+        self.density_select = w.Select(label="Layer (width 1)", options=[1], value=1, width=150)
         self.density_select.param.watch(lambda event: self._show_epoch(evolution=True), "value")
-        self.azimuth = w.IntSlider(name="View angle of a 3-D layer (°)", start=0, end=350,
+        self.azimuth = w.IntSlider(label="View angle of a 3-D layer (°)", start=0, end=350,
                                    step=10, value=35, width=260)
         self.azimuth.param.watch(lambda event: self._show_epoch(), "value")
 
-        self.run_list = w.Select(name="Stored runs", options={}, width=560, size=8)
-        self.open_button = w.Button(name="Open selected run", button_type="primary", width=170)
-        self.refresh_button = w.Button(name="Refresh list", width=120)
+        self.run_list = w.Select(label="Stored runs", options={}, width=560, size=8)
+        self.open_button = w.Button(label="Open selected run", color="primary", width=170)
+        self.refresh_button = w.Button(label="Refresh list", width=120)
         self.open_button.on_click(lambda event: self.open_selected_run())
         self.refresh_button.on_click(lambda event: self.refresh_runs())
         self.downloads = [
             w.FileDownload(callback=self.metrics_csv, filename="metrics.csv",
-                           label="Metrics (CSV)", button_type="primary", width=180),
+                           label="Metrics (CSV)", color="primary", width=180),
             w.FileDownload(callback=self.metrics_parquet, filename="metrics.parquet",
-                           label="Metrics (Parquet)", button_type="primary", width=180),
+                           label="Metrics (Parquet)", color="primary", width=180),
             w.FileDownload(callback=self.config_json, filename="config.json",
-                           label="Configuration (JSON)", button_type="primary", width=180),
+                           label="Configuration (JSON)", color="primary", width=180),
             w.FileDownload(callback=self.plots_html, filename="infoflow-plots.html",
-                           label="Plots (standalone HTML)", button_type="primary", width=200),
+                           label="Plots (standalone HTML)", color="primary", width=200),
         ]
         self.density_slot_note = pn.pane.Markdown("", margin=(25, 10))
         self.slots = {name: pn.Column(pn.pane.Markdown("Measuring epoch 0 …"), margin=0)
@@ -442,9 +443,9 @@ class Explorer(pn.viewable.Viewer):
         self.disabled_reasons = reasons
         for name, widget in self.widgets.items():
             widget.disabled = name in reasons
-        self.widgets["bin_sizes"].name = ("Bin sizes (× β)" if self.beta > 0
+        self.widgets["bin_sizes"].label = ("Bin sizes (× β)" if self.beta > 0
                                           else "Bin sizes (absolute, β = 0)")
-        notes = "\n".join(f"- **{self.widgets[k].name or k}**: {v}" for k, v in reasons.items())
+        notes = "\n".join(f"- **{self.widgets[k].label or k}**: {v}" for k, v in reasons.items())
         self.reasons_text.object = ("Not available for this setting:\n" + notes) if notes else ""
         self._config_error = None
         try:
@@ -490,10 +491,10 @@ class Explorer(pn.viewable.Viewer):
         worker = self.worker
         if worker is None:
             return "ready"
-        if worker.state == "failed":
-            return "failed"
-        if worker.state == "finished":
-            return "finished"
+        # The worker's end is known from its messages, so that everything it sent before
+        # ending has been shown when the state changes.
+        if self._ended in ("failed", "finished"):
+            return self._ended
         if not self.stored:
             return "ready" if 0 in self.records else "measuring"
         return "running" if worker.running else "paused"
@@ -513,6 +514,7 @@ class Explorer(pn.viewable.Viewer):
             self.runs_folder.mkdir(parents=True, exist_ok=True)
         self.run_path = out
         self.stored = stored
+        self._ended = None
         self.worker = RunWorker(config, out=out, runner_factory=self._runner_factory)
         self.worker.start(running=running, measure_only=not stored)
         self._ensure_drain()
@@ -589,9 +591,9 @@ class Explorer(pn.viewable.Viewer):
 
     def _update_transport(self) -> None:
         state = self.state
-        labels = {"running": "⏸ Pause", "paused": "▶ Resume"}
-        self.start_button.name = labels.get(state, "▶ Start")
-        self.start_button.button_type = "warning" if state == "running" else "success"
+        labels = {"running": "Pause", "paused": "Resume"}
+        self.start_button.label = labels.get(state, "Start")
+        self.start_button.color = "warning" if state == "running" else "success"
         blocked = {
             "invalid": f"cannot run: {self._config_error}",
             "failed": "the run failed; press Reset",
@@ -663,11 +665,14 @@ class Explorer(pn.viewable.Viewer):
                 self.epoch_done = int(message.payload["epoch"])
                 self.epochs_per_second = float(message.payload["epochs_per_second"])
             elif message.kind == "error":
+                self._ended = "failed"
                 self._show_error("The run stopped with an error: "
                                  f"{message.payload['message']}. The settings are kept; "
                                  "press Reset to try again.")
             elif message.kind == "finished":
                 logger.info("run %d ended: %s", worker.run_id, message.payload["state"])
+                if self._ended is None and message.payload["state"] == "finished":
+                    self._ended = "finished"
         if new_records:
             self.add_records(new_records)
         self._update_transport()
@@ -755,6 +760,7 @@ class Explorer(pn.viewable.Viewer):
         epoch = self.epoch_slider.value
         record = self.records.get(epoch) or self.records[max(self.records)]
         layer = self.layer_select.value
+        self.azimuth.visible = self.layer_widths.get(layer) == 3
         labels = record.snapshot_labels
         self.live.pipes["hidden"].send({
             "values": record.snapshots.get(layer), "labels": labels, "layer": layer,
@@ -817,7 +823,7 @@ class Explorer(pn.viewable.Viewer):
             plots.mi_plot(frame, layers, quantity="i_yt", units=self.units, max_epoch=max_epoch),
             plots.loss_plot(frame, quantity="loss", max_epoch=max_epoch),
             plots.loss_plot(frame, quantity="accuracy", max_epoch=max_epoch),
-            plots.information_plane(frame, layers, units=self.units),
+            plots.information_plane(frame, layers, units=self.units, max_epoch=max_epoch),
             plots.binned_entropy_plot(frame, layers, bins, units=self.units,
                                       max_epoch=max_epoch),
         ]

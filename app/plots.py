@@ -277,7 +277,7 @@ def loss_plot(frame: pd.DataFrame, *, quantity: str = "loss",
 
 
 def information_plane(frame: pd.DataFrame, layers: Sequence[int], *,
-                      units: str = "nats") -> hv.Overlay:
+                      units: str = "nats", max_epoch: int | None = None) -> hv.Overlay:
     """Plot the information plane: I(X;T_l) on x, I(Y;T_l) on y, one path per layer.
 
     Points are coloured by epoch on a log colour scale; the path joins the epochs of a layer
@@ -291,6 +291,8 @@ def information_plane(frame: pd.DataFrame, layers: Sequence[int], *,
         Hidden layers to draw.
     units : {"nats", "bits"}
         Display unit.
+    max_epoch : int, optional
+        Last epoch of the run: the colour scale spans epochs 0 to it.
 
     Returns
     -------
@@ -317,7 +319,7 @@ def information_plane(frame: pd.DataFrame, layers: Sequence[int], *,
         {"i_xt": [], "i_yt": [], "x": [], "layer": []})
     elements.append(hv.Points(data, [xdim, ydim], [edim, "layer"]).opts(
         color="x", cmap="viridis", cnorm="log", colorbar=True, size=6,
-        clabel="epoch + 1", tools=["hover"]))
+        clim=(1.0, float(max_epoch or 10**6) + 1.0), clabel="epoch + 1", tools=["hover"]))
     return hv.Overlay(elements).opts(hv.opts.Overlay(
         title="Information plane", legend_position="bottom_right", **_COMMON))
 
@@ -539,7 +541,8 @@ def distance_plot(distances: tuple[np.ndarray, np.ndarray, np.ndarray] | None, *
     """
     ddim = hv.Dimension("distance", label=f"pairwise distance in layer {layer}")
     fdim = hv.Dimension("fraction", label="fraction of pairs")
-    if distances is None:
+    missing = distances is None
+    if missing:
         edges, within, between = np.array([0.0, 1.0]), np.zeros(1), np.zeros(1)
     else:
         edges, within, between = (np.asarray(a, dtype=float) for a in distances)
@@ -549,6 +552,8 @@ def distance_plot(distances: tuple[np.ndarray, np.ndarray, np.ndarray] | None, *
         return h / total if total > 0 else h
 
     at = f" at epoch {epoch}" if epoch is not None else ""
+    if missing:
+        at = " (not measured for this run)"
     return hv.Overlay([
         hv.Histogram((edges, normalised(within)), kdims=[ddim], vdims=[fdim],
                      label="within class")
@@ -664,7 +669,8 @@ class LivePlots:
             "loss": lambda data: loss_plot(data, quantity="loss", max_epoch=self.max_epoch),
             "accuracy": lambda data: loss_plot(data, quantity="accuracy",
                                                max_epoch=self.max_epoch),
-            "plane": lambda data: information_plane(data, self.layers, units=self.units),
+            "plane": lambda data: information_plane(data, self.layers, units=self.units,
+                                                    max_epoch=self.max_epoch),
             "h_bin": lambda data: binned_entropy_plot(data, self.layers, self.bin_sizes,
                                                       units=self.units,
                                                       max_epoch=self.max_epoch),

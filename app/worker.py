@@ -67,6 +67,10 @@ def limit_torch_threads(limit: int | None = None) -> int:
         return _threads_limited
 
 
+class RunFailed(RuntimeError):
+    """The runner's own training loop failed; the message is the runner's last error line."""
+
+
 @dataclass(frozen=True)
 class WorkerMessage:
     """One message from a worker thread to the explorer.
@@ -273,7 +277,8 @@ class RunWorker:
 
             window: list[tuple[float, int]] = []
             last_report = 0.0
-            paused = False  # whether the runner's own thread was told to pause
+            started = False  # whether the runner's own loop was started (it runs once)
+            paused = False  # whether that loop was told to pause
             while not self._stop:
                 running, steps, rate = self._next_command()
                 if self._stop:
@@ -281,10 +286,14 @@ class RunWorker:
                 if rate is not None:
                     apply_learning_rate(runner, rate)
                     logger.info("run %d: learning rate set to %g", self.run_id, rate)
+                if getattr(runner, "status", "") == "failed":
+                    message = str(getattr(runner, "error", "") or "the run failed")
+                    raise RunFailed(message.strip().splitlines()[-1])
                 done = int(runner.epoch) >= self.epochs
                 if running and not done and not self._measure_only:
-                    if not getattr(runner, "running", False):
+                    if not started:
                         runner.start()
+                        started = True
                     elif paused:
                         runner.resume()
                     paused = False
@@ -295,10 +304,7 @@ class RunWorker:
                     self.state = "paused"
                 if steps and not running and not done and not self._measure_only:
                     runner.step()
-                if getattr(runner, "status", "") == "failed":
-                    message = str(getattr(runner, "error", "") or "the run failed")
-                    raise RuntimeError(message.strip().splitlines()[-1])
-                if time.perf_counter() - last_report > 0.2 or steps:
+                if time.perf_counter() - last_report > 0.1 or steps:
                     last_report = time.perf_counter()
                     self._report_progress(window)
                 if int(runner.epoch) >= self.epochs and not getattr(runner, "running", False):
@@ -309,7 +315,7 @@ class RunWorker:
                 self.state = "stopped"
         except Exception as exc:  # noqa: BLE001 - any failure must reach the user
             self.state = "failed"
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.error = str(exc) if isinstance(exc, RunFailed) else f"{type(exc).__name__}: {exc}"
             logger.exception("run %d failed", self.run_id)
             self._post("error", {"message": self.error, "traceback": traceback.format_exc()})
         finally:
