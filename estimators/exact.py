@@ -118,7 +118,9 @@ def mixture_entropy_exact_1d(centers: ArrayLike, beta: float) -> float:
     return total
 
 
-def mixture_density_1d(grid: ArrayLike, centers: ArrayLike, beta: float) -> np.ndarray:
+def mixture_density_1d(
+    grid: ArrayLike, centers: ArrayLike, beta: float, *, method: str = "auto"
+) -> np.ndarray:
     """Return the density g(t) of a 1-D Gaussian mixture at each grid point.
 
     Parameters
@@ -129,6 +131,9 @@ def mixture_density_1d(grid: ArrayLike, centers: ArrayLike, beta: float) -> np.n
         Mixture centres, equally weighted.
     beta : float
         Component standard deviation, greater than 0.
+    method : {"auto", "exact"}, default="auto"
+        Evaluation method, see ``mixture_log_density``; "auto" may be low by a relative
+        1e-6.
 
     Returns
     -------
@@ -137,4 +142,5 @@ def mixture_density_1d(grid: ArrayLike, centers: ArrayLike, beta: float) -> np.n
     """
     beta = check_beta(beta)
     points = as_tensor("grid", grid, ndim=1)
-    return np.exp(mixture_log_density(points, _as_centers_1d(centers), beta))
+    log_g = mixture_log_density(points, _as_centers_1d(centers), beta, method=method)
+    return np.exp(log_g)

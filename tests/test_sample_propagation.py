@@ -195,8 +195,9 @@ def test_seed_reproduces_and_devices_agree(device):
         second.to(device), 0.1, n_mc=2, seed=20, labels=torch.arange(8) % 2
     )
     other = sample_propagation_mi(second, 0.1, n_mc=2, seed=21)
-    assert moved.mi.value == pytest.approx(base.mi.value, abs=1e-9)
-    assert moved.label_mi.value == pytest.approx(base.label_mi.value, abs=1e-9)
+    # The same draws on every device; CPU and CUDA may differ by the pruning tolerance.
+    assert moved.mi.value == pytest.approx(base.mi.value, abs=2.2e-6)
+    assert moved.label_mi.value == pytest.approx(base.label_mi.value, abs=2.2e-6)
     assert other.mi.value != base.mi.value
 
 
