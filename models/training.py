@@ -9,6 +9,7 @@ networks that differ only in their noise), and sampling for the estimators
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from collections.abc import Callable, Iterable
@@ -523,7 +524,10 @@ class Trainer:
         """
         return {
             "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
-            "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
+            # Deep copies: the optimizer's state tensors are updated in place by later steps.
+            "optimizer": None
+            if self.optimizer is None
+            else copy.deepcopy(self.optimizer.state_dict()),
             "epoch": self.epoch,
             "position": self._position,
             "order": None if self._order is None else self._order.clone(),

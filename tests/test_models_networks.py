@@ -83,7 +83,8 @@ def test_classifier_output_is_never_noisy() -> None:
 def test_toy_output_is_noisy_and_reported() -> None:
     model = get_example("tanh_neuron").build_model()
     x = torch.zeros(20000, 1)
-    (layer,) = model.hidden_layers(x, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        (layer,) = model.hidden_layers(x, generator=torch.Generator().manual_seed(0))
     assert float(layer.clean.abs().max()) == 0.0  # w = b = 0
     assert abs(float(layer.noisy.std()) - 0.05) < 0.002
     assert model.layer_widths == [1] and model.output_reported
