@@ -146,3 +146,17 @@ def test_bad_input_is_refused_with_a_message(call, message):
     with pytest.raises(ValueError) as info:
         call()
     assert message in str(info.value)
+
+
+def test_demo_table_is_consistent(capsys):
+    from estimators import demo
+
+    rows = demo.neuron_table(weights=(0.0, 1.0, 20.0), n_mc=500, seed=1)
+    for row in rows:
+        assert row["lower"] - 1e-12 <= row["exact"] <= row["upper"] + 1e-12
+        assert abs(row["sp"] - row["exact"]) <= 4 * row["sp_stderr"] + 1e-12
+    assert rows[0]["exact"] == pytest.approx(0.0, abs=1e-9)
+
+    demo.main()
+    lines = capsys.readouterr().out.splitlines()
+    assert "KL upper" in lines[3] and len(lines) == 5 + len(demo.WEIGHTS)
