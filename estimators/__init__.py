@@ -7,8 +7,15 @@ Z ~ N(0, beta^2 I) added to each layer.
 The centre of the package is the sample-propagation (SP) estimator of I(X; T_l), eq. (6)
 of Goldfeld et al., "Estimating Information Flow in Neural Networks": the differential
 entropy of the Gaussian mixture formed by the clean samples S_l, computed by Monte Carlo
-integration (eqs. (15)-(16)). Around it sit an exact 1-D entropy by quadrature and
-pairwise-distance bounds for checking it.
+integration (eqs. (15)-(16)). Around it sit
+
+* ``mixture_entropy_exact_1d``: the exact entropy of 1-D mixtures by quadrature, the truth
+  for the single-neuron toys;
+* ``pairwise_entropy_bounds`` and ``pairwise_mi_bounds``: Kullback-Leibler upper and
+  Bhattacharyya lower bounds from pairwise distances;
+* binned entropies H(Bin(T)) (section 5), the kNN and KDE baselines (Remark 7), the
+  clustering geometry of the representations, and ``theory``: Theorems 3-6 and Remark 1
+  as functions.
 """
 
 from . import theory
