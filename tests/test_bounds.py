@@ -133,7 +133,7 @@ def test_mi_bounds_with_replicas_use_the_conditional_bounds():
         (lambda: pairwise_entropy_bounds(np.zeros((0, 2)), 1.0),
          "centers must have at least 1 row, not 0"),
         (lambda: pairwise_entropy_bounds([[0.0]], 1.0, method="guess"),
-         "method must be one of 'auto', 'exact', not 'guess'"),
+         ("method must be one of 'auto', 'exact'", "not 'guess'")),
         (lambda: pairwise_mi_bounds(np.zeros((3, 2)), 1.0),
          "samples must have 3 dimensions, not 2 (shape (3, 2))"),
         (lambda: pairwise_mi_bounds(np.zeros((3, 0, 2)), 1.0),
@@ -145,7 +145,8 @@ def test_mi_bounds_with_replicas_use_the_conditional_bounds():
 def test_bad_input_is_refused_with_a_message(call, message):
     with pytest.raises(ValueError) as info:
         call()
-    assert message in str(info.value)
+    for part in (message,) if isinstance(message, str) else message:
+        assert part in str(info.value)
 
 
 def test_demo_table_is_consistent(capsys):

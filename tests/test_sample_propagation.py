@@ -290,14 +290,17 @@ def test_bootstrap_without_labels_has_no_label_spread():
          "labels must be one-dimensional, not of shape (1, 4)"),
         ({"labels": [0.0, np.nan, 1.0, 1.0]}, ValueError, "labels must contain only finite"),
         ({"seed": 1.5}, TypeError, "seed must be an integer, not 1.5"),
-        ({"method": "nearest"}, ValueError, "method must be one of 'auto', 'exact', not"),
+        ({"method": "nearest"}, ValueError,
+         ("method must be one of 'auto', 'exact'", "not 'nearest'")),
+        ({"tol": 0}, ValueError, "tol must be greater than 0, not 0.0"),
     ],
 )
 def test_bad_input_is_refused_with_a_message(kwargs, error, message):
     arguments = {"samples": neuron_samples(1.0), "beta": 0.05} | kwargs
     with pytest.raises(error) as info:
         sample_propagation_mi(arguments.pop("samples"), arguments.pop("beta"), **arguments)
-    assert message in str(info.value)
+    for part in (message,) if isinstance(message, str) else message:
+        assert part in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -311,4 +314,5 @@ def test_bad_input_is_refused_with_a_message(kwargs, error, message):
 def test_bootstrap_refuses_bad_input(kwargs, message):
     with pytest.raises(ValueError) as info:
         bootstrap_mi(neuron_samples(1.0), 0.05, **kwargs)
-    assert message in str(info.value)
+    for part in (message,) if isinstance(message, str) else message:
+        assert part in str(info.value)
