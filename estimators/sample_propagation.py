@@ -227,7 +227,8 @@ def sample_propagation_mi(
     Notes
     -----
     Queries are drawn from each input's conditional mixture and serve both entropies, so
-    every term of I = mean[log g_i(q) - log g(q)] is at most log m. With labels,
+    every term of I = mean[log g_i(q) - log g(q)] is at most log m (plus ``tol`` where an
+    approximate method evaluates the densities). With labels,
     I(Y; T) = mean[log g_y(q) - log g(q)] where g_y pools the inputs of class y, weighted by
     p(y) = m_y / m through the queries' inputs.
 

@@ -22,6 +22,9 @@ from estimators import (
 INPUTS = np.array([-3.0, -1.0, 1.0, 3.0])
 NEURON_LABELS = np.array([-1, -1, -1, 1])
 
+# The default method may evaluate each log density up to tol = 1e-6 nats low.
+LOG_M_SLACK = 1.1e-6
+
 
 @pytest.fixture(autouse=True)
 def fresh_warning_registry(monkeypatch):
@@ -122,7 +125,7 @@ def test_paired_terms_never_exceed_log_m():
     overshoots = 0
     for seed in range(30):
         result = sample_propagation_mi(samples, beta, deterministic=True, seed=seed)
-        assert result.mi.value <= math.log(8) + 1e-12
+        assert result.mi.value <= math.log(8) + LOG_M_SLACK
         unpaired = mixture_entropy(samples[:, 0], beta, seed=seed).value
         overshoots += unpaired - gaussian_entropy(1, beta) > math.log(8)
     assert overshoots > 0
@@ -133,7 +136,7 @@ def test_paired_terms_never_exceed_log_m_with_replicas(device):
     samples = torch.rand(6, 5, 2, generator=gen, dtype=torch.float64) * 4
     for seed in range(10):
         result = sample_propagation_mi(samples.to(device), 0.05, seed=seed)
-        assert result.mi.value <= math.log(6) + 1e-12
+        assert result.mi.value <= math.log(6) + LOG_M_SLACK
 
 
 def test_label_information_is_bounded_by_input_information_and_label_entropy():
