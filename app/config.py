@@ -284,8 +284,8 @@ class ExperimentConfig(param.Parameterized):
         default=None,
         allow_None=True,
         bounds=(1, 1024),
-        doc="CPU threads torch may use; None takes 1 for the 1-D toys (tiny tensors) and "
-        "min(4, number of CPU cores) otherwise.",
+        doc="CPU threads torch may use; None takes 1 for the fully connected examples (their "
+        "tensors are tiny) and min(4, number of CPU cores) for the MNIST CNN.",
     )
 
     # ------------------------------------------------------------------ construction
