@@ -123,7 +123,13 @@ def _epoch_dim() -> hv.Dimension:
 
 
 def _value_dim(name: str, label: str, units: str | None) -> hv.Dimension:
-    return hv.Dimension(name, label=label, unit=units)
+    """Return an information axis that spans at least 0 to 0.5 nats.
+
+    The values of an untrained network are all close to 0; without the span, rounding noise
+    of 1e-18 would fill the whole axis.
+    """
+    span = 0.5 * unit_factor(units) if units in UNITS else 0.5
+    return hv.Dimension(name, label=label, unit=units, soft_range=(0.0, span))
 
 
 def _select(frame: pd.DataFrame, quantity: str, **equal: Any) -> pd.DataFrame:
@@ -260,7 +266,7 @@ def loss_plot(frame: pd.DataFrame, *, quantity: str = "loss",
     holoviews.Overlay
     """
     label = "loss" if quantity == "loss" else "accuracy (fraction correct)"
-    value_dim = hv.Dimension(quantity, label=label)
+    value_dim = hv.Dimension(quantity, label=label, soft_range=(0.0, 1.0))
     elements = []
     for split, colour, dash in (("train", "#1f77b4", "solid"), ("test", "#d62728", "dashed")):
         rows = _select(frame, quantity, split=split).sort_values("epoch")
@@ -299,8 +305,8 @@ def information_plane(frame: pd.DataFrame, layers: Sequence[int], *,
     holoviews.Overlay
     """
     factor = unit_factor(units)
-    xdim = hv.Dimension("i_xt", label="I(X;T)", unit=units)
-    ydim = hv.Dimension("i_yt", label="I(Y;T)", unit=units)
+    xdim = _value_dim("i_xt", "I(X;T)", units)
+    ydim = _value_dim("i_yt", "I(Y;T)", units)
     edim = hv.Dimension("x", label="epoch + 1")
     elements: list[hv.Element] = []
     points = []
@@ -346,7 +352,7 @@ def binned_entropy_plot(frame: pd.DataFrame, layers: Sequence[int], bin_sizes: S
     holoviews.Overlay
     """
     factor = unit_factor(units)
-    value_dim = hv.Dimension("h_bin", label="H(Bin(T))", unit=units)
+    value_dim = _value_dim("h_bin", "H(Bin(T))", units)
     dashes = ("solid", "dashed", "dotted", "dashdot")
     elements = []
     rows_all = frame[frame["quantity"] == "h_bin"]
