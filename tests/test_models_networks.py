@@ -120,11 +120,12 @@ def test_mnist_cnn_matches_appendix_a() -> None:
     assert model.conv1.padding == (2, 2) and model.conv1.kernel_size == (5, 5)
     assert (model.conv2.in_channels, model.conv2.out_channels) == (16, 32)
     for layer in (model.conv1, model.conv2, model.fc1, model.fc2):
-        assert float(layer.bias.abs().max()) == 0.0
+        assert layer.bias.abs().max().item() == 0.0
         fan_in = layer.weight[0].numel()
-        assert float(layer.weight.abs().max()) <= fan_in**-0.5
+        assert layer.weight.abs().max().item() <= fan_in**-0.5
     x = torch.rand(6, 1, 28, 28)
-    layers = model.hidden_layers(x)
+    with torch.no_grad():
+        layers = model.hidden_layers(x)
     assert [tuple(layer.clean.shape) for layer in layers] == [
         (6, 3136),
         (6, 1568),
