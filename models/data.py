@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 TASKS = ("classification", "regression")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Dataset:
     """Training, test and estimation inputs with their targets, as CPU tensors.
 

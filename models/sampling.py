@@ -21,7 +21,7 @@ from estimators._validation import check_int, check_seed
 _CHUNK_BUDGET = 2**23
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class HiddenSamples:
     """Samples of the clean values S_l of the requested layers.
 
