@@ -9,28 +9,35 @@ next to the largest one. The kernel here skips them with a guarantee:
 
 * The centres of a mixture are sorted into a kd-tree whose leaves are blocks of
   ``BLOCK_SIZE`` centres; every node keeps the bounding box of its centres.
-* A query walks the tree nearest box first and keeps the smallest distance D_min found so
-  far. A node is skipped when the smallest squared distance from q to its box exceeds
-  D_min + 2 beta^2 ln(n / tol); inside a visited block, single centres beyond that
-  threshold are dropped the same way.
+* A query walks the tree, nearer child first, keeping the smallest squared distance m' met
+  so far and the running sum S' = sum exp(-(D_i - m') / (2 beta^2)) over the centres
+  summed so far. A node is skipped when the smallest squared distance from q to its box
+  exceeds m' + 2 beta^2 [ln(n / tol) - ln max(1, S')]; inside a visited block, single
+  centres beyond that threshold (as it stood before the block) are dropped the same way.
+  Where many centres crowd around q, S' grows and the threshold tightens.
 
 Error bound
 -----------
-Let m = min_i D_i and S = sum_i exp(-(D_i - m) / (2 beta^2)), so S >= 1 (the nearest centre
-contributes 1) and L = -m / (2 beta^2) + log S. The running D_min never falls below m, so
-every omitted centre has D_i - m > 2 beta^2 ln(n / tol) and contributes less than tol / n.
-The block holding the nearest centre is never skipped (its box distance is at most m), so
-at most n - 1 centres are omitted and their total is below tol (n - 1) / n <= tol * S. The
-computed sum S' therefore satisfies S (1 - tol) < S' <= S, and
+Let A = sum_i exp(-D_i / (2 beta^2)) be the exact sum, m = min_i D_i, and A' the computed
+one. A centre skipped while the walk stood at (m', S') has a term below
+exp(-m' / (2 beta^2)) tol / (n max(1, S')). If S' <= 1 this is at most
+exp(-m / (2 beta^2)) tol / n <= tol A / n, because m' >= m and the nearest centre alone
+contributes exp(-m / (2 beta^2)) to A. If S' > 1 it is tol / n times the mass
+exp(-m' / (2 beta^2)) S' summed so far, which cannot exceed A. The nearest centre itself is
+never skipped (S' <= n, so the threshold stays above m' + 2 beta^2 ln(1 / tol) >= m), so at
+most n - 1 centres are omitted, their total is below tol A (n - 1) / n, and
+A (1 - tol) < A' <= A. In logarithms, with L = log A:
 
     0 <= L - L' < -log(1 - tol (n - 1) / n) < tol / (1 - tol),
 
 that is, the pruned value is never above the exact one and at most about ``tol`` nats
-below it (1.000001e-6 nats for the default tol = 1e-6). On top of this come floating-point
-rounding errors: distances are formed from coordinate differences in float64 (no
-|q|^2 + |mu|^2 - 2 q.mu cancellation) and each exponential is a degree-11 polynomial with
-relative error below 1e-14, so the rounding adds about 1e-13 nats to the bound for
-moderate exponents, the same order as the exact float64 path.
+below it (1.000001e-6 nats for the default tol = 1e-6; callers that want at most t nats
+pass tol = 1 - exp(-t)). On top of this come floating-point rounding errors: distances are
+formed from coordinate differences in float64 (no |q|^2 + |mu|^2 - 2 q.mu cancellation),
+sums are accumulated in float64 relative to the nearest distance (so log-sum-exp stays
+stable however far q is), and each exponential is a degree-11 polynomial with relative
+error below 1e-14; the rounding adds about 1e-13 nats to the bound for moderate exponents,
+the same order as the exact float64 path.
 
 Compilation and threads
 -----------------------
@@ -69,6 +76,9 @@ _MAX_EXPONENT = 700.0
 
 # fastmath without "nnan"/"ninf": padding lanes hold +inf, which must keep its meaning.
 _FAST = {"nsz", "arcp", "contract", "reassoc"}
+
+# Width of the running minimum in _block_min: one 512-bit register of float64.
+_LANES = 8
 
 # Traversal stack depth: the tree is balanced, so 128 levels cover any array that fits in
 # memory.
@@ -372,6 +382,20 @@ def _block_distances(query, block, dist):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, fastmath=_FAST, inline="always")
+def _block_min(dist, lane_min):  # pragma: no cover - compiled
+    """Return min(dist), as _LANES running minima so that the loop vectorises."""
+    for j in range(_LANES):
+        lane_min[j] = dist[j]
+    for group in range(1, BLOCK_SIZE // _LANES):
+        for j in range(_LANES):
+            lane_min[j] = min(lane_min[j], dist[group * _LANES + j])
+    smallest = lane_min[0]
+    for j in range(1, _LANES):
+        smallest = min(smallest, lane_min[j])
+    return smallest
+
+
+@numba.njit(cache=True, fastmath=_FAST, inline="always")
 def _block_sum(dist, nearest, inv_two_var, max_exponent, poly, bits, scale):
     """Return sum over lanes of exp(-(dist - nearest) * inv_two_var), dropping far lanes.
 
@@ -419,15 +443,17 @@ def _forest_log_sum(
     max_exponent,
     n_chunks,
     out,
+    visited,
 ):  # pragma: no cover - compiled
     """Fill out[i] with log sum_j exp(-|points[i] - mu_j|^2 * inv_two_var) (pruned).
 
     ``points`` is (m * q, d); query i belongs to mixture i // q, whose root node is row
-    (i // q) * n_nodes. The skip threshold in squared distance is max_exponent / inv_two_var.
+    (i // q) * n_nodes. A centre is skipped when its exponent, relative to the nearest
+    distance so far, exceeds max_exponent - log(max(1, running sum)); see the module notes.
+    visited[i] receives the number of blocks whose distances were computed.
     """
     n_points = points.shape[0]
     n_per_mixture = n_points // (lo.shape[0] // n_nodes)
-    threshold = max_exponent / inv_two_var
     chunk = (n_points + n_chunks - 1) // n_chunks
 
     for c in numba.prange(n_chunks):
@@ -437,36 +463,42 @@ def _forest_log_sum(
         scale = bits.view(np.float64)
         stack_node = np.empty(_STACK, np.int64)
         stack_bound = np.empty(_STACK)
+        lane_min = np.empty(_LANES)
 
         for i in range(c * chunk, min(n_points, (c + 1) * chunk)):
             query = points[i]
             root = (i // n_per_mixture) * n_nodes
             nearest = np.inf
             total = 0.0
+            exponent_limit = max_exponent
+            limit = np.inf
             stack_node[0] = root
             stack_bound[0] = 0.0
             depth = 1
+            n_visited = 0
 
             while depth > 0:
                 depth -= 1
                 node = stack_node[depth]
-                if stack_bound[depth] > nearest + threshold:
+                if stack_bound[depth] > limit:
                     continue
 
                 if left[node] < 0:
                     block = blocks[leaf_block[node]]
+                    n_visited += 1
                     _block_distances(query, block, dist)
-                    block_min = np.inf
-                    for lane in range(BLOCK_SIZE):
-                        block_min = min(block_min, dist[lane])
+                    block_min = _block_min(dist, lane_min)
                     if block_min < nearest:
                         # Re-reference the running sum to the new nearest distance.
                         if total > 0.0:
                             total *= math.exp(-(nearest - block_min) * inv_two_var)
                         nearest = block_min
                     total += _block_sum(
-                        dist, nearest, inv_two_var, max_exponent, poly, bits, scale
+                        dist, nearest, inv_two_var, exponent_limit, poly, bits, scale
                     )
+                    # Mass already summed lets the skip threshold tighten.
+                    exponent_limit = max_exponent - math.log(max(total, 1.0))
+                    limit = nearest + exponent_limit / inv_two_var
                     continue
 
                 # Push the farther child first so that the nearer one is visited next.
@@ -477,16 +509,17 @@ def _forest_log_sum(
                 if far_bound < near_bound:
                     near, far = far, near
                     near_bound, far_bound = far_bound, near_bound
-                if far_bound <= nearest + threshold:
+                if far_bound <= limit:
                     stack_node[depth] = far
                     stack_bound[depth] = far_bound
                     depth += 1
-                if near_bound <= nearest + threshold:
+                if near_bound <= limit:
                     stack_node[depth] = near
                     stack_bound[depth] = near_bound
                     depth += 1
 
             out[i] = math.log(total) - nearest * inv_two_var
+            visited[i] = n_visited
 
 
 def _as_float64_array(name: str, value: ArrayLike, ndim: int) -> np.ndarray:
@@ -508,7 +541,12 @@ def _max_exponent(n_centers: int, tol: float) -> float:
 
 
 def batched_log_sum(
-    points: np.ndarray, centers: np.ndarray, beta: float, tol: float
+    points: np.ndarray,
+    centers: np.ndarray,
+    beta: float,
+    tol: float,
+    *,
+    blocks_visited: np.ndarray | None = None,
 ) -> np.ndarray:
     """Return the pruned log-sum-exp of m mixtures for inputs that are already checked.
 
@@ -523,6 +561,9 @@ def batched_log_sum(
     tol : float
         Relative mass that may be skipped, greater than 0; the result is below the exact
         value by at most -log(1 - tol) nats (module notes).
+    blocks_visited : numpy.ndarray of int64, shape (m, q), optional
+        Receives, per query, the number of blocks of ``BLOCK_SIZE`` centres whose terms
+        were evaluated (for measuring the work done).
 
     Returns
     -------
@@ -544,6 +585,7 @@ def batched_log_sum(
     right = np.empty(n_mix * n_nodes, np.int64)
     leaf_block = np.empty(n_mix * n_nodes, np.int64)
     out = np.empty(n_mix * n_queries)
+    visited = np.empty(n_mix * n_queries, np.int64)
 
     with _LOCK:
         if n_mix == 1:
@@ -565,7 +607,10 @@ def batched_log_sum(
             _max_exponent(n_centers, tol),
             max(1, min(n_mix * n_queries, 8 * numba.get_num_threads())),
             out,
+            visited,
         )
+    if blocks_visited is not None:
+        blocks_visited[...] = visited.reshape(n_mix, n_queries)
     return out.reshape(n_mix, n_queries)
 
 

@@ -68,6 +68,18 @@ def test_pruned_matches_exact_within_the_bound(n, d, beta, tol):
     assert_within_bound(pruned, exact_log_sum(points, centers, beta), tol)
 
 
+@pytest.mark.parametrize("tol", [1e-6, 1e-2])
+def test_dense_cloud_where_the_running_sum_tightens_the_threshold(tol):
+    # Thousands of centres within a few beta of each query: the running sum grows large,
+    # which tightens the skip threshold; the bound must still hold.
+    rng = np.random.default_rng(11)
+    centers = 0.05 * rng.standard_normal((6000, 3))
+    points = queries_near(rng, centers, 0.01, 200)
+
+    pruned = pruned_log_sum(points, centers, 0.01, tol=tol)
+    assert_within_bound(pruned, exact_log_sum(points, centers, 0.01), tol)
+
+
 def test_duplicate_centres_give_log_n_plus_one_gaussian():
     rng = np.random.default_rng(3)
     centre = rng.standard_normal(6)
