@@ -209,8 +209,8 @@ def config_from_args(args: argparse.Namespace, skip: Sequence[str] = ()) -> Expe
 class ProgressBar:
     """A one-line progress bar on a text stream, redrawn at most ten times a second."""
 
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
+        self.stream = sys.stderr if stream is None else stream
         self.width = width
         self.start = time.monotonic()
         self._last = 0.0
