@@ -324,8 +324,23 @@ class Runner:
             if self.epoch >= self.config.epochs:
                 self._finish()
             elif self.status not in ("running", "paused"):
-                self._set_status("paused" if self._thread else "incomplete")
+                # Stepped by hand: not finished, not running, ready to go on.
+                self._set_status("paused")
             return record
+
+    def measure_initial(self) -> EpochRecord | None:
+        """Measure the epoch the run stands at, if scheduled and not yet measured (no training).
+
+        For a new run this records epoch 0 at once, so a display has something to show before
+        the first epoch is trained.
+        """
+        with self._lock:
+            return self._measure_initial()
+
+    def set_learning_rate(self, learning_rate: float) -> None:
+        """Use ``learning_rate`` from the next update on (a geometric decay keeps its shape)."""
+        with self._lock:
+            self.trainer.set_learning_rate(learning_rate)
 
     def _advance(self) -> bool:
         """Train up to the next scheduled epoch (in bounded chunks); False when finished."""
