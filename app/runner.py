@@ -152,6 +152,9 @@ class Runner:
         Where the model trains and is sampled.
     schedule : list of int
         Epochs that are measured.
+    sp_available, sp_reason : bool, str
+        Whether the SP estimator applies and why not (also in ``run.json`` under ``sp``); without
+        it the run offers binning and geometry.
 
     Examples
     --------
@@ -210,11 +213,18 @@ class Runner:
         self._since_record = 0.0
         self._started = time.time()
 
+        self.sp_available, self.sp_reason = self.config.sp_status()
+        if not self.sp_available:
+            logger.info("no SP estimate for this run: %s", self.sp_reason)
+
         self.store: RunStore | None = None
         if out is not None:
             self.store = RunStore(out)
             if _create:
                 self.store.create(self.config, device=str(self.device))
+                self.store.update_info(
+                    sp={"available": self.sp_available, "reason": self.sp_reason}
+                )
 
     # ------------------------------------------------------------------ construction
 
