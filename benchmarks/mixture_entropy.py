@@ -111,10 +111,17 @@ def run_cases(device: str, repeats: int, with_sklearn: bool = True) -> list[dict
             lambda c=centers_t, p=points_t, b=beta: mixture_log_density(p, c, b, tol=TOL),
             repeats,
         )
+        # One thread as well: a per-core comparison with scikit-learn, which uses one,
+        # and a figure that holds up when other work competes for the cores.
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        t_auto_1, _ = best_time(
+            lambda c=centers_t, p=points_t, b=beta: mixture_log_density(p, c, b, tol=TOL),
+            repeats,
+        )
+        numba.set_num_threads(threads)
         t_exact, _ = best_time(
-            lambda c=centers_t, p=points_t, b=beta: mixture_log_density(
-                p, c, b, method="exact"
-            ),
+            lambda c=centers_t, p=points_t, b=beta: mixture_log_density(p, c, b, method="exact"),
             max(1, repeats // 2),
         )
         row = {
@@ -122,6 +129,7 @@ def run_cases(device: str, repeats: int, with_sklearn: bool = True) -> list[dict
             "d": d,
             "beta": beta,
             "auto_s": t_auto,
+            "auto_1_s": t_auto_1,
             "exact_s": t_exact,
             "auto_err": float(np.abs(auto - exact).max()),
         }
@@ -153,19 +161,24 @@ def run_cases(device: str, repeats: int, with_sklearn: bool = True) -> list[dict
 def print_cases(rows: list[dict], device: str) -> None:
     """Print the timing table and, for the CPU, the throughput table."""
     print(f"\nmixture_log_density on {device}, tol = {TOL:g} nats; best of several runs")
+    threads = numba.get_num_threads()
     header = (
-        f"{'n':>6} {'d':>3} {'beta':>6} | {'auto s':>9} {'exact s':>9} {'sklearn s':>9} | "
-        f"{'sk/auto':>7} {'exact/auto':>10} | {'auto err':>9} {'sklearn err':>11}"
+        f"{'n':>6} {'d':>3} {'beta':>6} | {'auto s':>9} {'1 thread':>9} {'exact s':>9} "
+        f"{'sklearn s':>9} | {'sk/auto':>7} {'sk/1 thr':>8} {'exact/auto':>10} | "
+        f"{'auto err':>9} {'sklearn err':>11}"
     )
+    print(f"auto: {threads} numba threads; 1 thread: the same call on one")
     print(header)
     print("-" * len(header))
     for r in rows:
         sk = f"{r['sk_s']:9.4f}" if "sk_s" in r else f"{'-':>9}"
         ratio = f"{r['sk_s'] / r['auto_s']:7.1f}" if "sk_s" in r else f"{'-':>7}"
+        ratio_1 = f"{r['sk_s'] / r['auto_1_s']:8.1f}" if "sk_s" in r else f"{'-':>8}"
         sk_err = f"{r['sk_err']:11.2e}" if "sk_err" in r else f"{'-':>11}"
         print(
-            f"{r['n']:6d} {r['d']:3d} {r['beta']:6.3f} | {r['auto_s']:9.5f} {r['exact_s']:9.4f} "
-            f"{sk} | {ratio} {r['exact_s'] / r['auto_s']:10.1f} | {r['auto_err']:9.2e} {sk_err}"
+            f"{r['n']:6d} {r['d']:3d} {r['beta']:6.3f} | {r['auto_s']:9.5f} "
+            f"{r['auto_1_s']:9.5f} {r['exact_s']:9.4f} {sk} | {ratio} {ratio_1} "
+            f"{r['exact_s'] / r['auto_s']:10.1f} | {r['auto_err']:9.2e} {sk_err}"
         )
 
     if "evaluated" not in rows[0]:

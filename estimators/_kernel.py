@@ -88,6 +88,9 @@ _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
 
+# Jobs of at most this many (query, centre) pairs run on one thread.
+_PARALLEL_PAIRS = 2**22
+
 _LOCK = threading.Lock()
 
 
@@ -429,6 +432,82 @@ def _block_sum(dist, nearest, inv_two_var, max_exponent, poly, bits, scale):
     return total
 
 
+@numba.njit(cache=True, fastmath=_FAST)
+def _query_log_sum(
+    query, root, blocks, lo, hi, left, right, leaf_block, inv_two_var, max_exponent, scratch
+):  # pragma: no cover - compiled
+    """Return (log sum_j exp(-|query - mu_j|^2 * inv_two_var), blocks visited) for one tree.
+
+    A centre is skipped when its exponent, relative to the nearest distance so far, exceeds
+    max_exponent - log(max(1, running sum)); see the module notes. ``scratch`` holds the
+    per-thread work arrays made by _scratch.
+    """
+    dist, poly, bits, scale, stack_node, stack_bound, lane_min = scratch
+    nearest = np.inf
+    total = 0.0
+    exponent_limit = max_exponent
+    limit = np.inf
+    stack_node[0] = root
+    stack_bound[0] = 0.0
+    depth = 1
+    n_visited = 0
+
+    while depth > 0:
+        depth -= 1
+        node = stack_node[depth]
+        if stack_bound[depth] > limit:
+            continue
+
+        if left[node] < 0:
+            n_visited += 1
+            _block_distances(query, blocks[leaf_block[node]], dist)
+            block_min = _block_min(dist, lane_min)
+            if block_min < nearest:
+                # Re-reference the running sum to the new nearest distance.
+                if total > 0.0:
+                    total *= math.exp(-(nearest - block_min) * inv_two_var)
+                nearest = block_min
+            total += _block_sum(dist, nearest, inv_two_var, exponent_limit, poly, bits, scale)
+            # Mass already summed lets the skip threshold tighten.
+            exponent_limit = max_exponent - math.log(max(total, 1.0))
+            limit = nearest + exponent_limit / inv_two_var
+            continue
+
+        # Push the farther child first so that the nearer one is visited next.
+        near = left[node]
+        far = right[node]
+        near_bound = _box_distance(query, lo, hi, near)
+        far_bound = _box_distance(query, lo, hi, far)
+        if far_bound < near_bound:
+            near, far = far, near
+            near_bound, far_bound = far_bound, near_bound
+        if far_bound <= limit:
+            stack_node[depth] = far
+            stack_bound[depth] = far_bound
+            depth += 1
+        if near_bound <= limit:
+            stack_node[depth] = near
+            stack_bound[depth] = near_bound
+            depth += 1
+
+    return math.log(total) - nearest * inv_two_var, n_visited
+
+
+@numba.njit(cache=True)
+def _scratch():  # pragma: no cover - compiled
+    """Return the work arrays of one thread for _query_log_sum."""
+    bits = np.empty(BLOCK_SIZE, np.int64)
+    return (
+        np.empty(BLOCK_SIZE),
+        np.empty(BLOCK_SIZE),
+        bits,
+        bits.view(np.float64),
+        np.empty(_STACK, np.int64),
+        np.empty(_STACK),
+        np.empty(_LANES),
+    )
+
+
 @numba.njit(parallel=True, cache=True, fastmath=_FAST)
 def _forest_log_sum(
     points,
@@ -445,81 +524,74 @@ def _forest_log_sum(
     out,
     visited,
 ):  # pragma: no cover - compiled
-    """Fill out[i] with log sum_j exp(-|points[i] - mu_j|^2 * inv_two_var) (pruned).
+    """Fill out[i] with the pruned log-sum-exp of query i, chunks of queries in parallel.
 
     ``points`` is (m * q, d); query i belongs to mixture i // q, whose root node is row
-    (i // q) * n_nodes. A centre is skipped when its exponent, relative to the nearest
-    distance so far, exceeds max_exponent - log(max(1, running sum)); see the module notes.
-    visited[i] receives the number of blocks whose distances were computed.
+    (i // q) * n_nodes. visited[i] receives the number of blocks whose terms were evaluated.
     """
     n_points = points.shape[0]
     n_per_mixture = n_points // (lo.shape[0] // n_nodes)
     chunk = (n_points + n_chunks - 1) // n_chunks
-
     for c in numba.prange(n_chunks):
-        dist = np.empty(BLOCK_SIZE)
-        poly = np.empty(BLOCK_SIZE)
-        bits = np.empty(BLOCK_SIZE, np.int64)
-        scale = bits.view(np.float64)
-        stack_node = np.empty(_STACK, np.int64)
-        stack_bound = np.empty(_STACK)
-        lane_min = np.empty(_LANES)
-
+        scratch = _scratch()
         for i in range(c * chunk, min(n_points, (c + 1) * chunk)):
-            query = points[i]
-            root = (i // n_per_mixture) * n_nodes
-            nearest = np.inf
-            total = 0.0
-            exponent_limit = max_exponent
-            limit = np.inf
-            stack_node[0] = root
-            stack_bound[0] = 0.0
-            depth = 1
-            n_visited = 0
+            out[i], visited[i] = _query_log_sum(
+                points[i],
+                (i // n_per_mixture) * n_nodes,
+                blocks,
+                lo,
+                hi,
+                left,
+                right,
+                leaf_block,
+                inv_two_var,
+                max_exponent,
+                scratch,
+            )
 
-            while depth > 0:
-                depth -= 1
-                node = stack_node[depth]
-                if stack_bound[depth] > limit:
-                    continue
 
-                if left[node] < 0:
-                    block = blocks[leaf_block[node]]
-                    n_visited += 1
-                    _block_distances(query, block, dist)
-                    block_min = _block_min(dist, lane_min)
-                    if block_min < nearest:
-                        # Re-reference the running sum to the new nearest distance.
-                        if total > 0.0:
-                            total *= math.exp(-(nearest - block_min) * inv_two_var)
-                        nearest = block_min
-                    total += _block_sum(
-                        dist, nearest, inv_two_var, exponent_limit, poly, bits, scale
-                    )
-                    # Mass already summed lets the skip threshold tighten.
-                    exponent_limit = max_exponent - math.log(max(total, 1.0))
-                    limit = nearest + exponent_limit / inv_two_var
-                    continue
+@numba.njit(cache=True, fastmath=_FAST)
+def _forest_log_sum_serial(
+    points,
+    blocks,
+    lo,
+    hi,
+    left,
+    right,
+    leaf_block,
+    n_nodes,
+    inv_two_var,
+    max_exponent,
+    out,
+    visited,
+):  # pragma: no cover - compiled
+    """Fill out[i] as _forest_log_sum does, on the calling thread."""
+    n_per_mixture = points.shape[0] // (lo.shape[0] // n_nodes)
+    scratch = _scratch()
+    for i in range(points.shape[0]):
+        out[i], visited[i] = _query_log_sum(
+            points[i],
+            (i // n_per_mixture) * n_nodes,
+            blocks,
+            lo,
+            hi,
+            left,
+            right,
+            leaf_block,
+            inv_two_var,
+            max_exponent,
+            scratch,
+        )
 
-                # Push the farther child first so that the nearer one is visited next.
-                near = left[node]
-                far = right[node]
-                near_bound = _box_distance(query, lo, hi, near)
-                far_bound = _box_distance(query, lo, hi, far)
-                if far_bound < near_bound:
-                    near, far = far, near
-                    near_bound, far_bound = far_bound, near_bound
-                if far_bound <= limit:
-                    stack_node[depth] = far
-                    stack_bound[depth] = far_bound
-                    depth += 1
-                if near_bound <= limit:
-                    stack_node[depth] = near
-                    stack_bound[depth] = near_bound
-                    depth += 1
 
-            out[i] = math.log(total) - nearest * inv_two_var
-            visited[i] = n_visited
+@numba.njit(cache=True, fastmath=_FAST)
+def _build_forest_serial(centers, blocks, lo, hi, left, right, leaf_block):  # pragma: no cover
+    """Build the tree of every mixture in ``centers`` (m, r, d), on the calling thread."""
+    n_mix = centers.shape[0]
+    n_blocks = blocks.shape[0] // n_mix
+    n_nodes = lo.shape[0] // n_mix
+    for k in range(n_mix):
+        _build_tree(centers[k], blocks, lo, hi, left, right, leaf_block, k * n_nodes, k * n_blocks)
 
 
 def _as_float64_array(name: str, value: ArrayLike, ndim: int) -> np.ndarray:
@@ -587,28 +659,51 @@ def batched_log_sum(
     out = np.empty(n_mix * n_queries)
     visited = np.empty(n_mix * n_queries, np.int64)
 
+    inv_two_var = 0.5 / beta**2
+    max_exponent = _max_exponent(n_centers, tol)
+    flat_points = points.reshape(n_mix * n_queries, d)
     with _LOCK:
-        if n_mix == 1:
-            _build_tree_parallel(
-                centers[0], blocks, lo, hi, left, right, leaf_block, _top_levels()
+        if n_mix * n_queries * n_centers <= _PARALLEL_PAIRS or numba.get_num_threads() == 1:
+            # Small jobs stay on the calling thread: starting the pool costs more than it
+            # saves, and a busy machine can stall a parallel region for milliseconds.
+            _build_forest_serial(centers, blocks, lo, hi, left, right, leaf_block)
+            _forest_log_sum_serial(
+                flat_points,
+                blocks,
+                lo,
+                hi,
+                left,
+                right,
+                leaf_block,
+                n_nodes,
+                inv_two_var,
+                max_exponent,
+                out,
+                visited,
             )
         else:
-            _build_forest(centers, blocks, lo, hi, left, right, leaf_block)
-        _forest_log_sum(
-            points.reshape(n_mix * n_queries, d),
-            blocks,
-            lo,
-            hi,
-            left,
-            right,
-            leaf_block,
-            n_nodes,
-            0.5 / beta**2,
-            _max_exponent(n_centers, tol),
-            max(1, min(n_mix * n_queries, 8 * numba.get_num_threads())),
-            out,
-            visited,
-        )
+            if n_mix == 1:
+                _build_tree_parallel(
+                    centers[0], blocks, lo, hi, left, right, leaf_block, _top_levels()
+                )
+            else:
+                _build_forest(centers, blocks, lo, hi, left, right, leaf_block)
+            n_chunks = max(1, min(n_mix * n_queries, 8 * numba.get_num_threads()))
+            _forest_log_sum(
+                flat_points,
+                blocks,
+                lo,
+                hi,
+                left,
+                right,
+                leaf_block,
+                n_nodes,
+                inv_two_var,
+                max_exponent,
+                n_chunks,
+                out,
+                visited,
+            )
     if blocks_visited is not None:
         blocks_visited[...] = visited.reshape(n_mix, n_queries)
     return out.reshape(n_mix, n_queries)
@@ -677,5 +772,9 @@ def pruned_log_sum(
 def warm_up() -> None:
     """Compile (or load from the disk cache) every kernel, so later calls start at once."""
     rng = np.random.default_rng(0)
-    centers = rng.standard_normal((2, 3 * BLOCK_SIZE, 2))
-    batched_pruned_log_sum(centers[:, :4], centers, 0.5)
+    centers = rng.standard_normal((2, 2048, 1))
+
+    # One small job (serial path) and two just above _PARALLEL_PAIRS: one tree, several.
+    batched_log_sum(centers[:, :4].copy(), centers, 0.5, 1e-6)
+    batched_log_sum(rng.standard_normal((1, 2049, 1)), centers[:1].copy(), 0.5, 1e-6)
+    batched_log_sum(rng.standard_normal((2, 1025, 1)), centers, 0.5, 1e-6)

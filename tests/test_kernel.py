@@ -13,7 +13,12 @@ import torch
 from scipy.special import logsumexp
 
 from estimators import batched_mixture_log_density, mixture_log_density
-from estimators._kernel import BLOCK_SIZE, batched_pruned_log_sum, pruned_log_sum
+from estimators._kernel import (
+    _PARALLEL_PAIRS,
+    BLOCK_SIZE,
+    batched_pruned_log_sum,
+    pruned_log_sum,
+)
 
 
 def exact_log_sum(points, centers, beta):
@@ -145,6 +150,30 @@ def test_batched_matches_each_mixture_alone():
     assert batched.shape == (7, 9)
     for k in range(7):
         assert_within_bound(batched[k], exact_log_sum(points[k], centers[k], 0.02), 1e-6)
+
+
+def test_parallel_path_agrees_with_the_serial_one_and_the_bound():
+    # Above _PARALLEL_PAIRS the trees are built and walked on all threads.
+    rng = np.random.default_rng(12)
+    centers = tanh_cloud(rng, 3000, 2)
+    points = queries_near(rng, centers, 0.01, 1500)
+    assert len(points) * len(centers) > _PARALLEL_PAIRS
+
+    parallel = pruned_log_sum(points, centers, 0.01)
+    assert_within_bound(parallel, exact_log_sum(points, centers, 0.01), 1e-6)
+    pieces = [pruned_log_sum(points[i : i + 500], centers, 0.01) for i in range(0, 1500, 500)]
+    np.testing.assert_allclose(np.concatenate(pieces), parallel, rtol=0, atol=1e-12)
+
+    batch_centers = tanh_cloud(rng, 40 * 400, 3).reshape(40, 400, 3)
+    batch_points = np.stack([queries_near(rng, c, 0.02, 300) for c in batch_centers])
+    assert batch_points.size // 3 * 400 > _PARALLEL_PAIRS
+    batched = batched_pruned_log_sum(batch_points, batch_centers, 0.02)
+    for k in range(0, 40, 7):
+        alone = pruned_log_sum(batch_points[k], batch_centers[k], 0.02)
+        np.testing.assert_allclose(batched[k], alone, rtol=0, atol=1e-12)
+        assert_within_bound(
+            batched[k], exact_log_sum(batch_points[k], batch_centers[k], 0.02), 1e-6
+        )
 
 
 def test_batched_small_mixtures_of_one_block():
