@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
 	$(BIN)/python -m pip install --quiet -e '.[test,notebooks]'
+	$(BIN)/python -c "from estimators._kernel import warm_up; warm_up()"
 	touch $(STAMP)
 
 serve: $(STAMP)
