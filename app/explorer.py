@@ -462,14 +462,42 @@ class Explorer(pn.viewable.Viewer):
     # ------------------------------------------------------------------ URL
 
     def _sync_url(self) -> None:
+        """Apply the settings of the page's link now, and keep the URL in step from then on.
+
+        The link's values are applied at once, so that the first measurement is already of
+        the linked configuration; the two-way sync starts when the page has loaded, and then
+        writes every setting (seed included) into the URL.
+        """
         location = pn.state.location if pn.state.curdoc is not None else None
         if location is None:
             return
-        try:
-            location.sync(self, {name: name for name in URL_PARAMETERS},
-                          on_error=self._on_url_error)
-        except Exception as exc:  # noqa: BLE001 - a bad link must not break the app
-            self._on_url_error({"error": str(exc)})
+        mapping = {name: name for name in URL_PARAMETERS}
+        values = {}
+        for name, text in (location.query_params or {}).items():
+            if name not in mapping:
+                continue
+            try:
+                values[name] = self.param[name].deserialize(text)
+            except Exception:  # noqa: BLE001 - plain strings are not JSON
+                values[name] = text
+        if values:
+            self._applying = True
+            try:
+                self.param.update(**values)
+                if "example" in values:
+                    self._apply_example_defaults(keep=set(values))
+            except Exception as exc:  # noqa: BLE001 - a bad link must not break the app
+                self._on_url_error({**values, "error": str(exc)})
+            finally:
+                self._applying = False
+
+        def start_sync() -> None:
+            try:
+                location.sync(self, mapping, on_error=self._on_url_error)
+            except Exception as exc:  # noqa: BLE001 - a bad link must not break the app
+                self._on_url_error({"error": str(exc)})
+
+        pn.state.onload(start_sync)
 
     def _on_url_error(self, values: dict[str, Any]) -> None:
         self._show_error(f"Some settings in the link could not be applied: {values}")
@@ -640,7 +668,19 @@ class Explorer(pn.viewable.Viewer):
     # ------------------------------------------------------------------ queue → streams
 
     def drain(self, max_messages: int | None = None) -> int:
-        """Move the worker's queued messages into the plots; return how many were handled."""
+        """Move the worker's queued messages into the plots; return how many were handled.
+
+        An error while drawing is shown in the app (and logged) instead of ending the
+        periodic callback silently.
+        """
+        try:
+            return self._drain(max_messages)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, app stays usable
+            logger.exception("drawing the measured epochs failed")
+            self._show_error(f"Drawing the measured epochs failed: {type(exc).__name__}: {exc}")
+            return 0
+
+    def _drain(self, max_messages: int | None) -> int:
         worker = self.worker
         if worker is None:
             return 0

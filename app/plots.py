@@ -194,7 +194,7 @@ def mi_plot(
         y = rows["value"].to_numpy() * factor
         se = np.nan_to_num(rows["stderr"].to_numpy() * factor) * BAND_SE
         band = hv.Spread((x, y, se), _epoch_dim(), [value_dim, "band"],
-                         label=f"±{BAND_SE:g} s.e. (Monte Carlo)")
+                         label=f"±{BAND_SE:g} s.e., Monte Carlo")
         elements.append(band.opts(color=colour, alpha=0.25, line_alpha=0, muted_alpha=0))
         if show_bootstrap and quantity == "i_xt":
             boot = _layer_rows(frame, "i_xt_boot", layer)
@@ -204,7 +204,7 @@ def mi_plot(
             if len(boot):
                 elements.append(
                     hv.Spread((bx, by, bse), _epoch_dim(), [value_dim, "band"],
-                              label=f"±{BAND_SE:g} s.e. (bootstrap)")
+                              label=f"±{BAND_SE:g} s.e., bootstrap")
                     .opts(color=colour, alpha=0.12, line_alpha=0, muted_alpha=0))
         elements.extend(_line_with_markers(x, y, value_dim, f"layer {layer}", colour))
         if show_exact and quantity == "i_xt":
@@ -212,7 +212,7 @@ def mi_plot(
             if len(exact):
                 elements.append(
                     hv.Curve((exact["x"].to_numpy(), exact["value"].to_numpy() * factor),
-                             _epoch_dim(), value_dim, label="exact (quadrature)")
+                             _epoch_dim(), value_dim, label="exact")
                     .opts(color="black", line_dash="dashed", line_width=1.5))
     title = f"{name} per hidden layer"
     return _epoch_overlay(elements, title, max_epoch)
@@ -243,8 +243,10 @@ def _epoch_overlay(elements: list[hv.Element], title: str, max_epoch: int | None
     # The x range is the whole run, fixed: the curves grow into it and never shift.
     return overlay.opts(
         hv.opts.Overlay(title=title, logx=True, xticks=ticks, xlim=epoch_range(max_epoch),
-                        legend_position="top_left",
-                        legend_opts={"background_fill_alpha": 0.6}, **_COMMON),
+                        legend_position="right",
+                        legend_opts={"background_fill_alpha": 0.6, "label_height": 14,
+                                     "glyph_height": 14, "spacing": 0, "padding": 4,
+                                     "margin": 2}, **_COMMON),
     )
 
 
@@ -275,10 +277,6 @@ def loss_plot(frame: pd.DataFrame, *, quantity: str = "loss",
                                            value_dim, split, colour, dash))
     title = "Training and test loss" if quantity == "loss" else "Training and test accuracy"
     overlay = _epoch_overlay(elements, title, max_epoch)
-    if quantity == "loss":
-        overlay = overlay.opts(hv.opts.Overlay(legend_position="top_right"))
-    else:
-        overlay = overlay.opts(hv.opts.Overlay(legend_position="bottom_right"))
     return overlay
 
 
@@ -363,7 +361,7 @@ def binned_entropy_plot(frame: pd.DataFrame, layers: Sequence[int], bin_sizes: S
             rows = rows.sort_values("epoch").drop_duplicates("epoch", keep="last")
             elements.extend(_line_with_markers(
                 rows["x"].to_numpy(), rows["value"].to_numpy() * factor, value_dim,
-                f"layer {layer}, bin {bin_size:.3g}", layer_colour(layer),
+                f"layer {layer}, B={bin_size:.3g}", layer_colour(layer),
                 dashes[k % len(dashes)]))
     return _epoch_overlay(elements, "Binned entropy H(Bin(T)) per layer", max_epoch)
 
@@ -398,8 +396,8 @@ def density_plot(grid: np.ndarray | None, density: np.ndarray | None, *, layer: 
         .opts(color=layer_colour(layer), alpha=0.35, line_width=2)]
     if centres is not None and len(centres):
         centres = np.asarray(centres, dtype=float).ravel()
-        classes = (np.asarray(labels).ravel().astype(str) if labels is not None
-                   else np.full(len(centres), "all"))
+        classes = (np.char.add("class ", np.asarray(labels).ravel().astype(str))
+                   if labels is not None else np.full(len(centres), "all"))
         spikes = pd.DataFrame({"t": centres, "class": classes})
         elements.append(hv.Spikes(spikes, tdim, ["class"], label="centres S(x)").opts(
             color="class", cmap=list(CLASS_COLOURS), spike_length=0.08 * max(
@@ -505,8 +503,8 @@ def hidden_layer_plot(values: np.ndarray | None, labels: np.ndarray | None, *, l
     n, d = values.shape
     if d in (2, 3):
         xy = values if d == 2 else _project(values, azimuth)
-        classes = (np.asarray(labels).ravel().astype(str) if labels is not None
-                   and len(labels) == n else np.full(n, "all"))
+        classes = (np.char.add("class ", np.asarray(labels).ravel().astype(str))
+                   if labels is not None and len(labels) == n else np.full(n, "all"))
         data = pd.DataFrame({"u": xy[:, 0], "v": xy[:, 1], "class": classes})
         names = ("neuron 1", "neuron 2") if d == 2 else ("projection u", "projection v")
         title = (f"Layer {layer} (width {d}){at}" if d == 2

@@ -265,6 +265,14 @@ class RunWorker:
             self._post("progress", {"epoch": epoch, "epochs": self.epochs,
                                     "epochs_per_second": self.epochs_per_second})
 
+    def _wait_paused(self, runner: Any, timeout: float = 60.0) -> None:
+        """Wait until the runner's loop has finished its chunk of training and paused."""
+        deadline = time.monotonic() + timeout
+        while (getattr(runner, "running", False) and not self._stop
+               and getattr(runner, "status", "paused") not in ("paused", "failed")
+               and time.monotonic() < deadline):
+            time.sleep(0.02)
+
     def _main(self) -> None:
         runner = None
         try:
@@ -302,6 +310,8 @@ class RunWorker:
                     runner.pause()
                     paused = True
                     self.state = "paused"
+                    self._wait_paused(runner)
+                    self._report_progress(window)
                 if steps and not running and not done and not self._measure_only:
                     runner.step()
                 if time.perf_counter() - last_report > 0.1 or steps:

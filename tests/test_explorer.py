@@ -116,8 +116,10 @@ class FakeRunner:
         try:
             while not self._stop.is_set() and self._epoch < self.config.epochs:
                 if self._pause.is_set():
+                    self.status = "paused"
                     time.sleep(0.01)
                     continue
+                self.status = "running"
                 with self._lock:
                     time.sleep(self.seconds_per_epoch)
                     self._epoch += 1

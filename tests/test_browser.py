@@ -1,0 +1,200 @@
+"""The explorer in real Chromium at 1280x720, driven by Playwright as a user would.
+
+Needs Debian's chromium and the playwright package (no browser download). The app is served
+on a free loopback port and stopped by PID. What the plots show is read from the Bokeh
+documents in the page: the data sources behind the I(X;T) curves hold one row per measured
+epoch. Each test saves a screenshot under ``$INFOFLOW_ARTIFACTS/screenshots``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.server]
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium")
+SKIP_REASON = "install Debian's chromium (apt-get install chromium) to enable"
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_playwright = None
+
+if CHROMIUM is None or sync_playwright is None:
+    pytest.skip(SKIP_REASON, allow_module_level=True)
+
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+SCREENSHOTS = Path(os.environ.get("INFOFLOW_ARTIFACTS", "ci-artifacts")) / "screenshots"
+
+# Lengths of the data sources that draw I(X;T) lines (columns x and i_xt only: the curves
+# and their markers, not the error bands), read from every Bokeh document of the page.
+MI_SOURCE_LENGTHS = """() => {
+  const lengths = [];
+  for (const doc of window.Bokeh ? window.Bokeh.documents : []) {
+    for (const model of doc.all_models) {
+      if (model.type !== "ColumnDataSource") continue;
+      const data = model.data instanceof Map ? Object.fromEntries(model.data) : model.data;
+      const keys = Object.keys(data).sort();
+      if (keys.length === 2 && keys[0] === "i_xt" && keys[1] === "x") {
+        lengths.push(data.x.length);
+      }
+    }
+  }
+  return lengths;
+}"""
+PLOT_TITLES = """() => {
+  const titles = [];
+  for (const doc of window.Bokeh ? window.Bokeh.documents : []) {
+    for (const model of doc.all_models) {
+      if (model.type === "Title" && model.text) titles.push(model.text);
+    }
+  }
+  return titles;
+}"""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    port = free_port()
+    env = {**os.environ, "INFOFLOW_RUNS": str(tmp_path_factory.mktemp("runs")),
+           "INFOFLOW_TORCH_THREADS": "1"}
+    log = open(tmp_path_factory.mktemp("log") / "serve.log", "w+")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "panel", "serve", "app/serve.py", "--port", str(port),
+         "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/serve"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"the server did not answer at {url}:\n{log.read()[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, app_url, request):
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.errors = errors
+    page.goto(app_url)
+    yield page
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"))
+    context.close()
+    assert errors == [], f"the browser console reported errors: {errors}"
+
+
+def wait_for(page, condition, timeout: float = 60.0, what: str = "condition"):
+    """Poll ``condition()`` every 0.25 s until it is truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        page.wait_for_timeout(250)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def epoch_text(page) -> str:
+    return page.get_by_text("epoch ", exact=False).filter(has_text=" / ").first.inner_text()
+
+
+def epochs_done(page) -> int:
+    return int(epoch_text(page).split("/")[0].split()[-1])
+
+
+def test_default_plots_start_pause_step_reset(page):
+    expected = {"I(X;T) per hidden layer", "I(Y;T) per hidden layer",
+                "Training and test loss", "Training and test accuracy"}
+    wait_for(page, lambda: expected <= set(page.evaluate(PLOT_TITLES)),
+             what=f"the plots {sorted(expected)}")
+    # Epoch 0 is drawn on open: one point on the single neuron's curve.
+    assert wait_for(page, lambda: max(page.evaluate(MI_SOURCE_LENGTHS) or [0]) == 1,
+                    what="epoch 0 on the I(X;T) plot")
+    canvases = page.locator("canvas").count()
+    assert canvases >= 4
+
+    page.get_by_role("button", name="Start").click()
+    wait_for(page, lambda: max(page.evaluate(MI_SOURCE_LENGTHS)) >= 10, timeout=90,
+             what="10 measured epochs on the I(X;T) curve")
+
+    page.get_by_role("button", name="Pause").click()
+    wait_for(page, lambda: page.get_by_text("state: paused").count() > 0, what="paused")
+    # The epoch in progress when Pause was pressed still completes: wait for it to show.
+    readings = [epochs_done(page)]
+
+    def settled() -> bool:
+        page.wait_for_timeout(700)
+        readings.append(epochs_done(page))
+        return readings[-1] == readings[-2]
+
+    wait_for(page, settled, what="training to stop after Pause")
+    paused_at = readings[-1]
+
+    page.get_by_role("button", name="Step").click()
+    wait_for(page, lambda: epochs_done(page) == paused_at + 1, what="one more epoch")
+
+    page.get_by_role("button", name="Reset").click()
+    wait_for(page, lambda: epochs_done(page) == 0, what="epoch 0 after reset")
+    wait_for(page, lambda: max(page.evaluate(MI_SOURCE_LENGTHS) or [0]) == 1,
+             what="only epoch 0 on the I(X;T) plot after reset")
+
+
+def test_switching_to_szt_draws_its_five_layers(page):
+    wait_for(page, lambda: page.evaluate(MI_SOURCE_LENGTHS), what="the plots")
+    page.locator("select").first.select_option(label="SZT (12-bit patterns)")
+
+    def five_layers() -> bool:
+        lengths = page.evaluate(MI_SOURCE_LENGTHS)
+        # Five layers, each with a line and its markers holding epoch 0.
+        return len(lengths) == 10 and min(lengths) >= 1
+
+    wait_for(page, five_layers, timeout=90, what="five SZT layer curves")
+    assert "seed=" in page.url and "example=szt" in page.url
