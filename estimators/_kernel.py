@@ -36,7 +36,7 @@ pass tol = 1 - exp(-t)). On top of this come floating-point rounding errors: dis
 formed from coordinate differences in float64 (no |q|^2 + |mu|^2 - 2 q.mu cancellation),
 sums are accumulated in float64 relative to the nearest distance (so log-sum-exp stays
 stable however far q is), and each exponential is a degree-11 polynomial with relative
-error below 1e-14; the rounding adds about 1e-13 nats to the bound for moderate exponents,
+error below 2e-14; the rounding adds about 1e-13 nats to the bound for moderate exponents,
 the same order as the exact float64 path.
 
 Compilation and threads
@@ -403,7 +403,7 @@ def _block_sum(dist, nearest, inv_two_var, max_exponent, poly, bits, scale):
     """Return sum over lanes of exp(-(dist - nearest) * inv_two_var), dropping far lanes.
 
     exp(-s) = 2^k e^r with k = round(-s / ln 2) and |r| <= ln(2) / 2; e^r is a degree-11
-    Taylor polynomial (relative error < 1e-14) and 2^k is assembled from its exponent bits,
+    Taylor polynomial (relative error < 2e-14) and 2^k is assembled from its exponent bits,
     which keeps the loop free of calls so that it vectorises.
     """  # pragma: no cover - compiled
     for lane in range(BLOCK_SIZE):

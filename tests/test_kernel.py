@@ -85,6 +85,19 @@ def test_dense_cloud_where_the_running_sum_tightens_the_threshold(tol):
     assert_within_bound(pruned, exact_log_sum(points, centers, 0.01), tol)
 
 
+def test_polynomial_exp_is_accurate_over_the_kept_range():
+    # Two centres: the nearer contributes 1 and the other exp(-s) with s its exponent gap,
+    # so the kernel's log-sum minus the nearer's exponent is log(1 + exp(-s)).
+    beta = 0.1
+    gaps = np.linspace(0.0, 30.0, 601)
+    for s in gaps:
+        radius = math.sqrt(2 * beta**2 * s)
+        centers = np.array([[0.0], [radius]])
+        got = pruned_log_sum(np.zeros((1, 1)), centers, beta, tol=1e-15)[0]
+        # 4e-16: rounding of 1 + exp(-s) before the logarithm and of the gap itself.
+        assert abs(got - math.log1p(math.exp(-s))) <= 2e-14 * math.exp(-s) + 4e-16, s
+
+
 def test_duplicate_centres_give_log_n_plus_one_gaussian():
     rng = np.random.default_rng(3)
     centre = rng.standard_normal(6)
