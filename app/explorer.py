@@ -26,6 +26,7 @@ import logging
 import math
 import os
 import random
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -612,7 +613,12 @@ class Explorer(pn.viewable.Viewer):
         self.close()
 
     def _ensure_drain(self) -> None:
-        if self._drain_callback is not None or pn.state.curdoc is None or self._closed:
+        # A server session has a document; a notebook kernel has none but runs an event loop
+        # that Panel's periodic callbacks use. A plain script (or a test) drains by hand.
+        in_kernel = "ipykernel" in sys.modules
+        if self._drain_callback is not None or self._closed:
+            return
+        if pn.state.curdoc is None and not in_kernel:
             return
         self._drain_callback = pn.state.add_periodic_callback(self.drain,
                                                               period=self.DRAIN_PERIOD_MS)
@@ -992,8 +998,11 @@ class Explorer(pn.viewable.Viewer):
         return pn.Column(transport, self.status_text, self.alert, look_back, tabs,
                          sizing_mode="stretch_both", margin=0)
 
-    def _sweep_view(self) -> Any:
-        return pn.pane.Markdown("Sweeps")
+    def _sweep_view(self) -> SweepView:
+        if not hasattr(self, "sweeps"):
+            self.sweeps = SweepView(units=self.units)
+            self.param.watch(lambda event: setattr(self.sweeps, "units", event.new), "units")
+        return self.sweeps
 
     def __panel__(self) -> pn.Row:
         if not hasattr(self, "_layout"):
@@ -1002,3 +1011,166 @@ class Explorer(pn.viewable.Viewer):
         self._ensure_drain()
         return self._layout
 
+
+
+SWEEP_KINDS = {
+    "Weight w of the tanh neuron, bias -2w (Fig. 5d)": "weight",
+    "Bias b of the leaky-ReLU neuron (Figs. 6a-b)": "bias",
+}
+
+
+class SweepView(pn.viewable.Viewer):
+    """I(X;T) of a 1-D toy against one parameter, exact and SP side by side (no training).
+
+    The weight sweep (Fig. 5d) sets the tanh neuron to S = tanh(w X - 2 w) for several beta;
+    the bias sweep (Figs. 6a-b) sets the leaky-ReLU neuron to S = R(X - b). A slider picks
+    the value of w or b: the curve marks the exact and SP values there and the second plot
+    shows the Gaussian-mixture density p_T(t) at that value. The sweep is computed in a
+    background thread on request.
+    """
+
+    kind = param.Selector(default="weight", objects=SWEEP_KINDS, doc="Which sweep.")
+    position = param.Number(default=1.0, bounds=(0.0, 5.0), doc="Value of w or b shown.")
+    betas = param.String(default="0.01, 0.05, 0.1, 0.2",
+                         doc="Noise standard deviations of the weight sweep.")
+    beta = param.Selector(default=0.05, objects=[b for b in BETA_CHOICES if b > 0],
+                          doc="Noise standard deviation of the bias sweep.")
+    units = param.Selector(default="nats", objects=list(plots.UNITS))
+
+    GRID = np.round(np.linspace(0.0, 5.0, 51), 6)
+    N_QUERIES = 500
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.frame: pd.DataFrame | None = None
+        self.grid: np.ndarray | None = None
+        self.densities: np.ndarray | None = None
+        self._thread: Any = None
+        self.compute_button = pn.widgets.Button(label="Compute sweep", color="primary",
+                                                width=150)
+        self.compute_button.on_click(lambda event: self.compute())
+        self.message = pn.pane.Markdown("Press *Compute sweep* (a few seconds).",
+                                        styles={"font-size": "13px"})
+        self.curve_pane = pn.pane.HoloViews(None, margin=0)
+        self.density_pane = pn.pane.HoloViews(None, margin=0)
+        self.image_pane = pn.pane.HoloViews(None, margin=0, visible=False)
+        self.param.watch(lambda event: self._redraw(), ["position", "units"])
+        self.param.watch(lambda event: self._forget(), ["kind", "betas", "beta"])
+
+    def _forget(self) -> None:
+        self.frame = self.grid = self.densities = None
+        self.curve_pane.object = self.density_pane.object = self.image_pane.object = None
+        self.message.object = "Settings changed: press *Compute sweep*."
+
+    def _sweep(self) -> tuple[pd.DataFrame, np.ndarray | None, np.ndarray | None]:
+        from app import sweeps
+
+        if self.kind == "weight":
+            betas = parse_bin_sizes(self.betas)
+            return sweeps.weight_sweep(self.GRID, betas, n_queries=self.N_QUERIES), None, None
+        return sweeps.bias_sweep(self.GRID, float(self.beta), n_queries=self.N_QUERIES)
+
+    def compute(self, *, wait: bool = False) -> None:
+        """Compute the sweep in a background thread (or here when ``wait``) and draw it."""
+        import threading
+
+        if self._thread is not None and self._thread.is_alive():
+            return
+        doc = pn.state.curdoc
+        self.message.object = "Computing the sweep …"
+        self.compute_button.disabled = True
+
+        def work() -> None:
+            try:
+                result: Any = self._sweep()
+                error = None
+            except Exception as exc:  # noqa: BLE001 - shown to the user
+                logger.exception("sweep failed")
+                result, error = None, f"{type(exc).__name__}: {exc}"
+            if doc is not None and doc.session_context is not None and not wait:
+                doc.add_next_tick_callback(lambda: self._deliver(result, error))
+            else:
+                self._deliver(result, error)
+
+        if wait:
+            work()
+            return
+        self._thread = threading.Thread(target=work, name="infoflow-sweep", daemon=True)
+        self._thread.start()
+
+    def _deliver(self, result: Any, error: str | None) -> None:
+        self.compute_button.disabled = False
+        if error is not None:
+            self.message.object = f"The sweep failed: {error}"
+            return
+        self.frame, self.grid, self.densities = result
+        self.message.object = (f"{len(self.frame)} points; SP (crosses, ±2 s.e. bars) with "
+                               f"{self.N_QUERIES} queries per input; lines are exact.")
+        self._redraw()
+
+    def density_at(self) -> plots.hv.Overlay:
+        """Return the density p_T(t) at the slider's value (one curve per beta)."""
+        hv = plots.hv
+        tdim = hv.Dimension("t", label="t (value of the neuron)")
+        pdim = hv.Dimension("p", label="density p_T(t)")
+        value = float(self.position)
+        curves = []
+        if self.kind == "weight":
+            grid = np.linspace(-1.3, 1.3, 600)
+            from app.sweeps import TANH_INPUTS
+
+            centres = np.tanh(value * TANH_INPUTS - 2.0 * value)
+            for k, beta in enumerate(sorted(self.frame["beta"].unique())):
+                curves.append(hv.Curve((grid, plots.mixture_density(centres, beta, grid)),
+                                       tdim, pdim, label=f"β={beta:g}").opts(
+                    color=plots.LAYER_COLOURS[k % 10], line_width=2))
+            title = f"Density of T at w = {value:g} (bias {-2 * value:g})"
+        else:
+            index = int(np.argmin(np.abs(self.frame["b"].to_numpy() - value)))
+            b = float(self.frame["b"].iloc[index])
+            curves.append(hv.Area((self.grid, self.densities[index]), tdim, pdim,
+                                  label=f"β={self.beta:g}").opts(alpha=0.4, line_width=2))
+            title = f"Density of R(X - b) + Z at b = {b:g}"
+        return hv.Overlay(curves).opts(hv.opts.Overlay(
+            title=title, legend_position="top_right", width=plots.PLOT_WIDTH,
+            height=plots.PLOT_HEIGHT, fontsize=plots.FONTSIZE, show_grid=True))
+
+    def density_image(self) -> plots.hv.Image:
+        """Return the density over b as an image (Fig. 6b); bias sweep only."""
+        hv = plots.hv
+        b = self.frame["b"].to_numpy()
+        image = hv.Image((b, self.grid, self.densities.T),
+                         [hv.Dimension("b", label="bias b"),
+                          hv.Dimension("t", label="t (value of the neuron)")],
+                         hv.Dimension("p", label="density p_T(t)"))
+        return image.opts(cmap="viridis", colorbar=True, title="Density of T against b",
+                          width=plots.PLOT_WIDTH, height=plots.PLOT_HEIGHT,
+                          fontsize=plots.FONTSIZE)
+
+    def _redraw(self) -> None:
+        if self.frame is None:
+            return
+        parameter = "w" if self.kind == "weight" else "b"
+        group = "beta" if self.kind == "weight" else None
+        self.curve_pane.object = plots.sweep_curve(self.frame, parameter=parameter,
+                                                   position=float(self.position),
+                                                   units=self.units, group=group)
+        self.density_pane.object = self.density_at()
+        self.image_pane.visible = self.kind == "bias"
+        if self.kind == "bias":
+            self.image_pane.object = self.density_image()
+
+    def __panel__(self) -> pn.Column:
+        w = pn.widgets
+        slider = w.FloatSlider.from_param(self.param.position, label="w or b", step=0.1,
+                                          width=260)
+        return pn.Column(
+            pn.Row(w.Select.from_param(self.param.kind, label="Sweep", width=330),
+                   w.TextInput.from_param(self.param.betas, label="β values (weight sweep)",
+                                          width=170),
+                   w.Select.from_param(self.param.beta, label="β (bias sweep)", width=110),
+                   self.compute_button),
+            pn.Row(slider, self.message),
+            pn.Row(self.curve_pane, self.density_pane),
+            self.image_pane,
+        )

@@ -585,7 +585,7 @@ def sweep_curve(frame: pd.DataFrame, *, parameter: str, position: float,
     ----------
     frame : pandas.DataFrame
         One row per grid point and group with columns ``parameter``, ``exact``, ``sp`` and
-        optionally ``sp_stderr`` and ``group`` (nats).
+        optionally ``stderr`` (drawn as +- 2 s.e. bars) and ``group`` (nats).
     parameter : str
         The swept column ("w" or "b").
     position : float
@@ -615,8 +615,13 @@ def sweep_curve(frame: pd.DataFrame, *, parameter: str, position: float,
         elements.append(hv.Curve((p, rows["exact"].to_numpy() * factor), pdim, idim,
                                  label=f"exact{tag}").opts(color=colour, line_width=2))
         if "sp" in rows:
-            elements.append(hv.Scatter((p, rows["sp"].to_numpy() * factor), pdim, idim,
-                                       label=f"SP{tag}").opts(color=colour, marker="x", size=7))
+            sp = rows["sp"].to_numpy() * factor
+            elements.append(hv.Scatter((p, sp), pdim, idim, label=f"SP{tag}")
+                            .opts(color=colour, marker="x", size=7))
+            if "stderr" in rows:
+                spread = BAND_SE * rows["stderr"].to_numpy() * factor
+                elements.append(hv.ErrorBars((p, sp, spread), pdim, [idim, "spread"])
+                                .opts(line_color=colour, upper_head=None, lower_head=None))
         if len(p):
             exact_at = float(np.interp(position, p, rows["exact"].to_numpy(dtype=float)))
             marks.append((position, exact_at * factor))
@@ -627,8 +632,9 @@ def sweep_curve(frame: pd.DataFrame, *, parameter: str, position: float,
     elements.append(hv.Scatter(marks, pdim, idim, label="at slider").opts(
         color="black", size=10, marker="circle"))
     return hv.Overlay(elements).opts(hv.opts.Overlay(
-        title=f"I(X;T) against {parameter}: exact and SP", legend_position="right",
-        **{**_COMMON, "width": PLOT_WIDTH}))
+        title=f"I(X;T) against {parameter}: exact and SP", legend_position="top_right",
+        legend_opts={"background_fill_alpha": 0.7, "label_height": 12, "glyph_height": 12,
+                     "spacing": 0, "padding": 3}, **_COMMON))
 
 
 class LivePlots:

@@ -476,3 +476,26 @@ def test_html_export_is_a_file_download(explorer):
     names = [d.filename for d in explorer.downloads]
     assert names == ["metrics.csv", "metrics.parquet", "config.json", "infoflow-plots.html"]
     assert isinstance(explorer.downloads[0].callback(), io.StringIO)
+
+
+def test_bias_sweep_view_marks_exact_and_sp_at_the_slider_and_shows_the_density():
+    from app.explorer import SweepView
+
+    view = SweepView(kind="bias", beta=0.05, position=2.5)
+    view.compute(wait=True)
+    assert len(view.frame) == len(SweepView.GRID)
+    # At b <= 1 the four outputs are 1 apart, 20 beta: I(X;T) = ln 4 to within 1e-6.
+    first = view.frame.iloc[0]
+    assert first["b"] == 0.0 and first["exact"] == pytest.approx(math.log(4), abs=1e-6)
+
+    marks = [e for e in view.curve_pane.object if e.label == "at slider"][0]
+    exact_at = np.interp(2.5, view.frame["b"], view.frame["exact"])
+    assert marks.dimension_values(1)[0] == pytest.approx(exact_at)
+    density = view.density_pane.object.values()[0]
+    t, p = density.dimension_values(0), density.dimension_values(1)
+    assert np.trapezoid(p, t) == pytest.approx(1.0, abs=1e-3)
+    assert view.image_pane.visible
+
+    view.units = "bits"
+    marks = [e for e in view.curve_pane.object if e.label == "at slider"][0]
+    assert marks.dimension_values(1)[0] == pytest.approx(exact_at / math.log(2))
