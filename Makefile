@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 serve: $(STAMP)
-	$(BIN)/python -m estimators.demo
+	$(BIN)/panel serve app/serve.py --show --port $(PORT)
 
 demo: $(STAMP)
 	$(BIN)/python -m estimators.demo
