@@ -301,7 +301,6 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
-        runner._set_status("incomplete", "interrupted")
         print(f"interrupted; resume with: python -m app run --resume {out}", file=sys.stderr)
         return 130
     if bar is not None:

@@ -313,6 +313,9 @@ class Runner:
             while self._advance():
                 if self._stop.is_set():
                     break
+        except KeyboardInterrupt:
+            self._set_status("incomplete", "interrupted")
+            raise
         except BaseException as exc:
             self.error = "".join(traceback.format_exception(exc))
             self._set_status("failed", str(exc))

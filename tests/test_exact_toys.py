@@ -91,7 +91,7 @@ def test_second_layer_mi_matches_monte_carlo(activation):
     result = exact.mi_second_layer(s1, w2, b2, beta, activation=activation)
 
     # Draw (X, T2) by simulation and average log p(t|x) - log p(t) with the exact densities.
-    n = 40_000
+    n = 20_000
     x = rng.integers(0, s1.size, n)
     t1 = s1[x] + beta * rng.standard_normal(n)
     t2 = exact.activation_function(activation)(w2 * t1 + b2) + beta * rng.standard_normal(n)

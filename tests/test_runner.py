@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
+from app import runner as runner_module
 from app.config import ExperimentConfig
 from app.records import EpochRecord
 from app.runner import Runner
@@ -88,7 +89,7 @@ def test_tanh_neuron_records_are_consistent(neuron_run):
 
 
 def test_short_tanh_neuron_sp_matches_exact_with_small_stderr():
-    runner = Runner(ExperimentConfig.for_example("tanh_neuron", epochs=300))
+    runner = Runner(ExperimentConfig.for_example("tanh_neuron", epochs=150))
     seen = []
     runner.callback = seen.append
     runner.run()
@@ -200,7 +201,7 @@ def test_szt_run_folder_reads_back_identically(tmp_path):
 
 @pytest.mark.slow
 def test_killed_szt_run_resumes_to_the_uninterrupted_result(tmp_path):
-    config = _szt(epochs=300, schedule_points=10)
+    config = _szt(epochs=200, schedule_points=10)
     reference = Runner(config, out=tmp_path / "whole").run()
 
     # Run the same experiment in another process and kill it hard part-way.
@@ -331,3 +332,54 @@ def test_reestimate_refuses_an_unmeasured_epoch():
     unmeasured = min(set(range(200)) - set(runner.schedule))
     with pytest.raises(ValueError, match="epoch must be a measured epoch"):
         runner.reestimate(unmeasured)
+
+
+# ------------------------------------------------------------------ what a record holds
+
+
+def test_every_quantity_lands_in_the_record():
+    config = ExperimentConfig.for_example(
+        "spiral", epochs=2, schedule="every", replicas=4, n_queries=2, n_bootstrap=3,
+        quantities=["sp", "bounds", "binning", "per_unit_binning", "geometry", "snapshots",
+                    "bootstrap"],
+        bin_sizes=[10.0, 20.0], snapshot_size=50, distance_bins=16,
+    )  # fmt: skip
+    runner = Runner(config).run()
+    first, last = runner.records[0], runner.records[-1]
+    widths = list(runner.model.layer_widths)
+    quantities = set(last.frame()["quantity"])
+    assert {"i_xt", "i_yt", "h_t", "h_t_given_x", "kl_upper", "bd_lower", "h_bin",
+            "i_yt_bin", "h_bin_unit", "i_xt_boot", "loss", "accuracy"} <= quantities  # fmt: skip
+    for layer, width in enumerate(widths, 1):
+        units = last.frame().query("quantity == 'h_bin_unit' and layer == @layer")
+        assert sorted(set(units["unit"])) == list(range(width))
+        assert set(units["bin_size"]) == {10 * config.beta, 20 * config.beta}
+        assert last.snapshots[layer].shape == (50, width)
+        assert last.snapshots[layer].dtype == np.float32
+        edges, within, between = last.distances[layer]
+        assert edges.shape == (17,) and within.shape == between.shape == (16,)
+        m = runner.data.estimation_x.shape[0]
+        # Every pair, or a uniform sample of _MAX_PAIRS of them for large sets.
+        assert within.sum() + between.sum() == min(m * (m - 1) // 2, runner_module._MAX_PAIRS)
+        boot = last.row("i_xt_boot", layer)
+        assert boot["stderr"] > 0
+    # The snapshot holds the same inputs at every epoch.
+    np.testing.assert_array_equal(first.snapshot_index, last.snapshot_index)
+    np.testing.assert_array_equal(
+        last.snapshot_labels, runner.data.estimation_y.numpy()[last.snapshot_index]
+    )
+    # Bounds sandwich the SP estimate within its error.
+    for layer in range(1, len(widths) + 1):
+        sp = last.row("i_xt", layer)
+        assert last.value("bd_lower", layer) <= sp["value"] + 4 * sp["stderr"] + 1e-9
+        assert sp["value"] - 4 * sp["stderr"] <= last.value("kl_upper", layer) + 1e-9
+
+
+def test_importing_the_runner_does_not_load_panel():
+    code = (
+        "import sys, app, app.runner, app.cli, app.sweeps; "
+        "print(any(m.split('.')[0] in ('panel', 'holoviews', 'bokeh') for m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.stdout.strip() == "False", result.stderr
