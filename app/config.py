@@ -11,16 +11,19 @@ Estimator defaults per example
 for the example and adds estimator settings chosen so that one measured epoch meets a stated
 Monte Carlo error and stays quick enough for the explorer to keep up on a laptop CPU:
 
-================== ======== ========= ============================================== =========
-example            replicas n_queries Monte Carlo standard error of I(X;T) (nats)   inputs m
-================== ======== ========= ============================================== =========
-tanh_neuron        1        2500      <= 0.01 at every epoch (layer fed by X)        4
-leaky_relu_neuron  1        2500      <= 0.01 (layer fed by X)                       4
-two_layer_leaky... 256      1000      <= 0.01 for both layers                        8
-szt                4        2         about 0.02-0.05 per layer                      4096
-spiral             16       4         about 0.02-0.05 per layer                      estimation
-mnist_cnn          1        1         no SP estimate (binning and geometry only)     estimation
-================== ======== ========= ============================================== =========
+================== ======== ========= =============================== ====== ==================
+example            replicas n_queries Monte Carlo stderr of I(X;T)    inputs seconds per epoch
+================== ======== ========= =============================== ====== ==================
+tanh_neuron        1        2500      <= 0.01 at every epoch          4      0.3
+leaky_relu_neuron  1        2500      <= 0.01                         4      0.1
+two_layer_leaky... 256      1000      <= 0.01, both layers            8      0.2
+szt                4        2         <= 0.02 per layer               4096   4
+spiral             16       4         <= 0.02 per layer               1000   0.7
+mnist_cnn          1        1         no SP (binning, geometry only)  1000   20
+================== ======== ========= =============================== ====== ==================
+
+The last column is the time one measured epoch takes on one core of a busy laptop-class CPU
+(with the default quantities); the default log schedule measures about 85 epochs per run.
 
 The standard error is the Monte Carlo error of the paired queries only; the bias of the
 sample-propagation estimator for too few replicas is not in it (see ``Runner.convergence``).

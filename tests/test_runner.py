@@ -383,3 +383,13 @@ def test_importing_the_runner_does_not_load_panel():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120)  # fmt: skip
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_szt_defaults_meet_the_stated_monte_carlo_error():
+    config = ExperimentConfig.for_example("szt", epochs=30, schedule="every", schedule_every=30)
+    assert (config.replicas, config.n_queries) == (4, 2)
+    runner = Runner(config).run()
+    assert [r.epoch for r in runner.records] == [0, 30]
+    stderr = runner.frame().query("quantity == 'i_xt'")["stderr"]
+    assert len(stderr) == 2 * 5
+    assert (stderr <= 0.02).all()
