@@ -385,6 +385,7 @@ def test_importing_the_runner_does_not_load_panel():
     assert result.stdout.strip() == "False", result.stderr
 
 
+@pytest.mark.slow
 def test_szt_defaults_meet_the_stated_monte_carlo_error():
     config = ExperimentConfig.for_example("szt", epochs=30, schedule="every", schedule_every=30)
     assert (config.replicas, config.n_queries) == (4, 2)
@@ -393,3 +394,22 @@ def test_szt_defaults_meet_the_stated_monte_carlo_error():
     stderr = runner.frame().query("quantity == 'i_xt'")["stderr"]
     assert len(stderr) == 2 * 5
     assert (stderr <= 0.02).all()
+
+
+def test_resume_from_continues_a_stopped_run_with_a_new_runner(tmp_path):
+    config = ExperimentConfig.for_example("tanh_neuron", epochs=400, quantities=["sp"])
+    whole = Runner(config).run()
+
+    first = Runner(config, out=tmp_path / "run")
+    while first.epoch < 150:
+        first.step()
+    assert RunStore(tmp_path / "run").read_info()["status"] == "paused"
+
+    second = Runner(config).resume_from(tmp_path / "run")
+    assert second.epoch == max(e for e in whole.schedule if e <= 150)
+    second.run()
+    pd.testing.assert_frame_equal(second.frame(), whole.frame())
+    with pytest.raises(ValueError, match="different configuration"):
+        Runner(ExperimentConfig.for_example("tanh_neuron", epochs=401)).resume_from(
+            tmp_path / "run"
+        )
