@@ -395,7 +395,9 @@ class ExperimentConfig(param.Parameterized):
             return NotImplemented
         return self.values() == other.values()
 
-    __hash__ = None  # mutable: equal configurations must not share a hash
+    # Identity hash: param and Panel keep Parameterized objects in sets and dicts, so the
+    # value equality above must not make configurations unhashable.
+    __hash__ = param.Parameterized.__hash__
 
     def __repr__(self) -> str:
         changed = ", ".join(f"{k}={v!r}" for k, v in self.values().items())
