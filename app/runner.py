@@ -21,7 +21,6 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -329,11 +328,11 @@ class Runner:
         Safe to call while a background run is paused.
         """
         with self._lock:
-            record = self._measure_initial()
+            record = self._measure_current()
             if self.epoch >= self.config.epochs:
                 return record
             self._train(1)
-            record = self._measure_if_scheduled() or record
+            record = self._measure_current() or record
             if self.epoch >= self.config.epochs:
                 self._finish()
             elif self.status not in ("running", "paused"):
@@ -348,7 +347,7 @@ class Runner:
         the first epoch is trained.
         """
         with self._lock:
-            return self._measure_initial()
+            return self._measure_current()
 
     def set_learning_rate(self, learning_rate: float) -> None:
         """Use ``learning_rate`` from the next update on (a geometric decay keeps its shape)."""
@@ -358,12 +357,12 @@ class Runner:
     def _advance(self) -> bool:
         """Train up to the next scheduled epoch (in bounded chunks); False when finished."""
         with self._lock:
-            self._measure_initial()
+            self._measure_current()
             if self.epoch >= self.config.epochs:
                 return False
             target = min([e for e in self.schedule if e > self.epoch] + [self.config.epochs])
             self._train(min(target - self.epoch, self._chunk))
-            self._measure_if_scheduled()
+            self._measure_current()
             return self.epoch < self.config.epochs
 
     def _train(self, n: int) -> None:
@@ -504,12 +503,8 @@ class Runner:
 
     # ------------------------------------------------------------------ measuring
 
-    def _measure_initial(self) -> EpochRecord | None:
-        if self.epoch in self._scheduled and self.epoch not in self._measured:
-            return self._record(self.epoch)
-        return None
-
-    def _measure_if_scheduled(self) -> EpochRecord | None:
+    def _measure_current(self) -> EpochRecord | None:
+        """Record the current epoch when it is scheduled and not yet measured."""
         if self.epoch in self._scheduled and self.epoch not in self._measured:
             return self._record(self.epoch)
         return None
@@ -907,9 +902,3 @@ class Runner:
                             }
                         )
         return pd.DataFrame(rows)
-
-
-def run_config(config: ExperimentConfig, out: str | os.PathLike | None = None) -> Path | None:
-    """Run ``config`` to the end in folder ``out`` (a picklable entry point for sweeps)."""
-    Runner(config, out=out).run()
-    return None if out is None else Path(out)

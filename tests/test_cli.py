@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from app import cli
@@ -123,3 +124,37 @@ def test_sweep_options_take_several_values():
         ["sweep", "--root", "x", "--beta", "0.01", "0.02", "--seed", "0", "1", "2"]
     )
     assert args.beta == [0.01, 0.02] and args.seed == [0, 1, 2]
+
+
+def test_sweep_command_builds_the_grid_and_prints_the_aggregate(monkeypatch, tmp_path, capsys):
+    from app import sweeps
+
+    seen = {}
+
+    def fake_run_sweep(configs, root, **kwargs):
+        seen.update(configs=configs, root=root, **kwargs)
+        return pd.DataFrame(
+            {
+                "beta": [0.05], "activation": ["tanh"], "orthonormal_alpha": [0.0],
+                "epoch": [10], "layer": [1], "quantity": ["i_xt"], "split": ["estimation"],
+                "bin_size": [float("nan")], "unit": [pd.NA], "mean": [1.2345], "std": [0.0123],
+                "n_seeds": [3],
+            }
+        )  # fmt: skip
+
+    monkeypatch.setattr(sweeps, "run_sweep", fake_run_sweep)
+    code = cli.main(
+        [
+            "sweep", "--example", "tanh_neuron", "--epochs", "10", "--beta", "0.05", "0.1",
+            "--n-seeds", "3", "--root", str(tmp_path), "--scheduler", "tcp://127.0.0.1:1",
+            "--quiet",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    configs = seen["configs"]
+    assert len(configs) == 6
+    assert {(c.beta, c.seed) for c in configs} == {(b, s) for b in (0.05, 0.1) for s in range(3)}
+    assert all(c.epochs == 10 and c.example == "tanh_neuron" for c in configs)
+    assert seen["scheduler"] == "tcp://127.0.0.1:1"
+    out = capsys.readouterr().out
+    assert "1.2345" in out and "0.0123" in out and "6 runs" in out
