@@ -155,6 +155,12 @@ class Runner:
         Whether the SP estimator applies and why not (also in ``run.json`` under ``sp``); without
         it the run offers binning and geometry.
 
+    Notes
+    -----
+    ``Runner.resume(path)``, called on the class, returns a runner that continues the run
+    folder ``path`` (the same as :meth:`resume_run`); ``runner.resume()``, called on an
+    instance, continues a paused background run.
+
     Examples
     --------
     >>> config = ExperimentConfig.for_example("tanh_neuron", epochs=100)

@@ -243,7 +243,9 @@ def run_sweep(
     n_workers : int, optional
         Workers of the LocalCluster (default: CPU cores, at most 4), one thread each.
     processes : bool, default=True
-        LocalCluster workers as processes (True) or threads of this process.
+        LocalCluster workers as processes (True) or threads of this process. Keep processes
+        for grids whose initial weights are random: the models draw them from the global
+        torch stream, which threads of one process share.
     progress : callable, optional
         Called as ``progress(done, total)`` as tasks finish.
 
