@@ -48,6 +48,10 @@ _DENSITY_POINTS = 400
 # Layers of at most this many inputs get densities (the 1-D toys).
 _DENSITY_MAX_INPUTS = 64
 
+# The models draw initial weights from the global torch stream (seeded, in a forked state);
+# runners built at once in threads of one process must not interleave those draws.
+_BUILD_LOCK = threading.Lock()
+
 STATUSES = ("created", "running", "paused", "complete", "incomplete", "failed")
 
 
@@ -235,13 +239,14 @@ class Runner:
 
     def _build_model(self) -> torch.nn.Module:
         config = self.config
-        return self.spec.build_model(
-            activation=config.activation,
-            beta=config.beta,
-            noise=config.noise,
-            dropout_p=config.dropout_p,
-            seed=config.seed,
-        )
+        with _BUILD_LOCK:
+            return self.spec.build_model(
+                activation=config.activation,
+                beta=config.beta,
+                noise=config.noise,
+                dropout_p=config.dropout_p,
+                seed=config.seed,
+            )
 
     def _build_trainer(self, model: torch.nn.Module) -> Any:
         from models import Trainer
