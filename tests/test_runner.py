@@ -413,3 +413,23 @@ def test_resume_from_continues_a_stopped_run_with_a_new_runner(tmp_path):
         Runner(ExperimentConfig.for_example("tanh_neuron", epochs=401)).resume_from(
             tmp_path / "run"
         )
+
+
+def test_runners_built_in_parallel_threads_get_their_seeded_weights():
+    import threading
+
+    built = {}
+
+    def build(index):
+        built[index] = Runner(_szt(epochs=2, seed=1 + index % 2))
+
+    threads = [threading.Thread(target=build, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    alone = {seed: Runner(_szt(epochs=2, seed=seed)) for seed in (1, 2)}
+    for index, runner in built.items():
+        reference = alone[1 + index % 2]
+        for name, value in _weights(runner).items():
+            assert torch.equal(value, _weights(reference)[name]), (index, name)
