@@ -180,6 +180,7 @@ class Explorer(pn.viewable.Viewer):
         self._applying = False
         self.worker: RunWorker | None = None
         self._ended: str | None = None  # "finished" or "failed" once the worker says so
+        self._paused_confirmed = True  # the worker has stopped training after a Pause
         self.stored = False  # whether the current worker writes a run folder
         self.run_path: Path | None = None
         self.viewing_path: Path | None = None
@@ -190,6 +191,7 @@ class Explorer(pn.viewable.Viewer):
         self._drain_callback: Any = None
         self._last_estimate: float | None = None
         self.device_used: str | None = None
+        self.data_bounds: dict[str, Any] = {}
         self.epochs_per_second = 0.0
         self.epoch_done = 0
         self.disabled_reasons: dict[str, str] = {}
@@ -509,7 +511,7 @@ class Explorer(pn.viewable.Viewer):
     def state(self) -> str:
         """Return what the run is doing, as one word.
 
-        ``measuring`` (epoch 0 of a preview), ``ready``, ``running``, ``paused``,
+        ``measuring`` (epoch 0 of a preview), ``ready``, ``running``, ``pausing``, ``paused``,
         ``finished``, ``failed``, ``viewing`` (a stored run) or ``invalid`` (the controls
         describe something that cannot run).
         """
@@ -526,7 +528,11 @@ class Explorer(pn.viewable.Viewer):
             return self._ended
         if not self.stored:
             return "ready" if 0 in self.records else "measuring"
-        return "running" if worker.running else "paused"
+        if worker.running:
+            return "running"
+        # Training stops at the end of the chunk in progress; until the worker says so,
+        # the run is still pausing.
+        return "paused" if self._paused_confirmed else "pausing"
 
     def _new_worker(self, *, stored: bool, running: bool) -> None:
         self._stop_worker()
@@ -544,6 +550,7 @@ class Explorer(pn.viewable.Viewer):
         self.run_path = out
         self.stored = stored
         self._ended = None
+        self._paused_confirmed = True
         self.worker = RunWorker(config, out=out, runner_factory=self._runner_factory)
         self.worker.start(running=running, measure_only=not stored)
         self._ensure_drain()
@@ -557,11 +564,12 @@ class Explorer(pn.viewable.Viewer):
     def start_pause(self) -> None:
         """Start training, pause it, or resume it, depending on the state."""
         state = self.state
-        if state in ("invalid", "failed", "finished", "viewing", "measuring"):
+        if state in ("invalid", "failed", "finished", "viewing", "measuring", "pausing"):
             return
         if state == "ready":
             self._new_worker(stored=True, running=True)
         elif state == "running":
+            self._paused_confirmed = False
             self.worker.pause()
         elif state == "paused":
             self.worker.resume()
@@ -576,6 +584,7 @@ class Explorer(pn.viewable.Viewer):
         elif state == "paused":
             self.worker.step()
         elif state == "running":
+            self._paused_confirmed = False
             self.worker.pause()
         self._update_transport()
 
@@ -625,7 +634,7 @@ class Explorer(pn.viewable.Viewer):
 
     def _update_transport(self) -> None:
         state = self.state
-        labels = {"running": "Pause", "paused": "Resume"}
+        labels = {"running": "Pause", "paused": "Resume", "pausing": "Resume"}
         self.start_button.label = labels.get(state, "Start")
         self.start_button.color = "warning" if state == "running" else "success"
         blocked = {
@@ -634,6 +643,7 @@ class Explorer(pn.viewable.Viewer):
             "finished": "the run is complete; press Reset for a new one",
             "viewing": "a stored run is shown; press Reset for a new one",
             "measuring": "measuring epoch 0 …",
+            "pausing": "pausing after the epochs in progress …",
         }
         reason = blocked.get(state)
         self.start_button.disabled = reason is not None
@@ -705,8 +715,13 @@ class Explorer(pn.viewable.Viewer):
                 continue
             if message.kind == "started":
                 self.device_used = message.payload.get("device")
+                self.data_bounds = {k: message.payload.get(k)
+                                    for k in ("n_inputs", "label_entropy")}
             elif message.kind == "record":
                 new_records.append(message.payload)
+            elif message.kind == "paused":
+                self._paused_confirmed = True
+                self.epoch_done = int(message.payload["epoch"])
             elif message.kind == "progress":
                 self.epoch_done = int(message.payload["epoch"])
                 self.epochs_per_second = float(message.payload["epochs_per_second"])
@@ -769,12 +784,14 @@ class Explorer(pn.viewable.Viewer):
                         if r.get("quantity") == "h_bin" and r.get("bin_size") is not None})
         bin_sizes = found or bin_sizes
         one_d = sorted(k for k, v in self.layer_widths.items() if v == 1)
-        signature = (tuple(layers), tuple(bin_sizes), int(self.epochs), tuple(one_d))
+        signature = (tuple(layers), tuple(bin_sizes), int(self.epochs), tuple(one_d),
+                     tuple(sorted(self.data_bounds.items())))
         if self.live is not None and signature == self._signature:
             return
+        bounds = self._axis_bounds(record)
         self._signature = signature
         self.live = plots.LivePlots(layers, bin_sizes=bin_sizes, max_epoch=int(self.epochs),
-                                    units=self.units, one_dimensional=one_d)
+                                    units=self.units, one_dimensional=one_d, bounds=bounds)
         for name, slot in self.slots.items():
             slot[:] = [pn.pane.HoloViews(self.live.maps[name], linked_axes=False, margin=0)]
         self.layer_select.options = layers
@@ -788,6 +805,29 @@ class Explorer(pn.viewable.Viewer):
                    for row in rec.rows]
         if earlier:
             self.live.push_rows(earlier)
+
+    def _axis_bounds(self, record: Any) -> dict[str, float | None]:
+        """Return the tops of the value axes: ln m and H(Y) from the data, else the values.
+
+        A stored run has no data at hand; its axes cover the largest values it recorded.
+        """
+        n_inputs = self.data_bounds.get("n_inputs")
+        label_entropy = self.data_bounds.get("label_entropy")
+        records = list(self.records.values()) or [record]
+
+        def largest(*quantities: str) -> float | None:
+            values = [row["value"] for rec in records for row in rec.rows
+                      if row.get("quantity") in quantities and row.get("unit") is None
+                      and row.get("value") is not None and math.isfinite(row["value"])]
+            return max(values) if values else None
+
+        log_m = math.log(n_inputs) if n_inputs else None
+        return {
+            "i_xt": log_m or largest("i_xt", "i_xt_exact", "kl_upper"),
+            "i_yt": label_entropy or largest("i_yt"),
+            "h_bin": log_m or largest("h_bin"),
+            "loss": largest("loss"),
+        }
 
     def _default_layer(self, layers: list[int]) -> int:
         small = [k for k in layers if self.layer_widths.get(k, 99) in (2, 3)]
@@ -922,6 +962,8 @@ class Explorer(pn.viewable.Viewer):
             self._show_error(f"Could not open {path}: {exc}")
             return
         self._stop_worker()
+        self.data_bounds = {}
+        self._signature = None
         self._applying = True
         try:
             values = {

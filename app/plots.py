@@ -652,14 +652,22 @@ class LivePlots:
         Display unit of information.
     one_dimensional : sequence of int
         Layers of width 1 whose density is drawn.
+    bounds : dict, optional
+        Upper ends of the value axes, in nats (loss and accuracy as they are): keys
+        ``i_xt`` (ln m), ``i_yt`` (H(Y)), ``h_bin`` (ln m) and ``loss``. The time-series
+        axes are fixed at these ranges, so that new epochs never move them and a zoom
+        survives; a missing bound leaves that axis to the data of the first frame.
     """
 
     BUFFER_LENGTH = 1_000_000
 
     def __init__(self, layers: Sequence[int], *, bin_sizes: Sequence[float] = (),
                  max_epoch: int = 10**6, units: str = "nats",
-                 one_dimensional: Sequence[int] = ()) -> None:
+                 one_dimensional: Sequence[int] = (),
+                 bounds: Mapping[str, float | None] | None = None) -> None:
         unit_factor(units)
+        self.bounds = {k: float(v) for k, v in (bounds or {}).items()
+                       if v is not None and math.isfinite(v) and v > 0}
         self.layers = [int(k) for k in layers]
         self.bin_sizes = [float(b) for b in bin_sizes]
         self.max_epoch = int(max_epoch)
@@ -672,23 +680,32 @@ class LivePlots:
                                                           "distances")}
         self.maps: dict[str, hv.DynamicMap] = {}
         series: dict[str, Callable[[pd.DataFrame], hv.Element]] = {
-            "i_xt": lambda data: mi_plot(data, self.layers, quantity="i_xt", units=self.units,
-                                         max_epoch=self.max_epoch),
-            "i_yt": lambda data: mi_plot(data, self.layers, quantity="i_yt", units=self.units,
-                                         max_epoch=self.max_epoch),
-            "loss": lambda data: loss_plot(data, quantity="loss", max_epoch=self.max_epoch),
+            "i_xt": lambda data: self._limit(mi_plot(
+                data, self.layers, quantity="i_xt", units=self.units,
+                max_epoch=self.max_epoch), y="i_xt"),
+            "i_yt": lambda data: self._limit(mi_plot(
+                data, self.layers, quantity="i_yt", units=self.units,
+                max_epoch=self.max_epoch), y="i_yt"),
+            "loss": lambda data: self._limit(loss_plot(
+                data, quantity="loss", max_epoch=self.max_epoch), y="loss", convert=False),
             "accuracy": lambda data: loss_plot(data, quantity="accuracy",
-                                               max_epoch=self.max_epoch),
-            "plane": lambda data: information_plane(data, self.layers, units=self.units,
-                                                    max_epoch=self.max_epoch),
-            "h_bin": lambda data: binned_entropy_plot(data, self.layers, self.bin_sizes,
-                                                      units=self.units,
-                                                      max_epoch=self.max_epoch),
+                                               max_epoch=self.max_epoch).opts(
+                hv.opts.Overlay(ylim=(-0.02, 1.02))),
+            "plane": lambda data: self._limit(information_plane(
+                data, self.layers, units=self.units, max_epoch=self.max_epoch),
+                x="i_xt", y="i_yt"),
+            "h_bin": lambda data: self._limit(binned_entropy_plot(
+                data, self.layers, self.bin_sizes, units=self.units,
+                max_epoch=self.max_epoch), y="h_bin"),
         }
         for name, build in series.items():
-            buffer = hv.streams.Buffer(empty_frame(), length=self.BUFFER_LENGTH, index=False)
+            # following=False: the axes are set once from known bounds and never moved by
+            # new data, so a user's zoom or pan stays as it is.
+            buffer = hv.streams.Buffer(empty_frame(), length=self.BUFFER_LENGTH, index=False,
+                                       following=False)
             self._buffers[name] = buffer
-            self.maps[name] = hv.DynamicMap(_from_data(build), streams=[buffer])
+            self.maps[name] = hv.DynamicMap(_from_data(build), streams=[buffer]).opts(
+                framewise=False)
         self.maps["density"] = hv.DynamicMap(
             _from_data(lambda d: density_plot(layer=d.get("layer", 1), epoch=d.get("epoch"),
                                               grid=d.get("grid"), density=d.get("density"),
@@ -710,6 +727,16 @@ class LivePlots:
             _from_data(lambda d: distance_plot(d.get("distances"), layer=d.get("layer", 1),
                                                epoch=d.get("epoch"))),
             streams=[self.pipes["distances"]]).opts(framewise=True)
+
+    def _limit(self, overlay: hv.Overlay, *, x: str | None = None, y: str | None = None,
+               convert: bool = True) -> hv.Overlay:
+        """Fix the axes at the known bounds (5 % headroom), in the display unit."""
+        factor = unit_factor(self.units) if convert else 1.0
+        limits = {}
+        for axis, key in (("xlim", x), ("ylim", y)):
+            if key is not None and key in self.bounds:
+                limits[axis] = (0.0, 1.05 * self.bounds[key] * factor)
+        return overlay.opts(hv.opts.Overlay(**limits)) if limits else overlay
 
     @property
     def buffers(self) -> dict[str, hv.streams.Buffer]:

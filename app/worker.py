@@ -28,7 +28,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-MESSAGE_KINDS = ("started", "record", "progress", "finished", "error")
+MESSAGE_KINDS = ("started", "record", "progress", "paused", "finished", "error")
 STATES = ("idle", "starting", "running", "paused", "finished", "stopped", "failed")
 
 _thread_lock = threading.Lock()
@@ -78,9 +78,11 @@ class WorkerMessage:
     Attributes
     ----------
     kind : str
-        ``started`` (payload: dict with ``device``), ``record`` (an EpochRecord),
-        ``progress`` (dict with ``epoch``, ``epochs``, ``epochs_per_second``), ``finished``
-        (dict with ``state``), ``error`` (dict with ``message`` and ``traceback``).
+        ``started`` (payload: dict with ``device``, ``n_inputs``, ``label_entropy``),
+        ``record`` (an EpochRecord), ``progress`` (dict with ``epoch``, ``epochs``,
+        ``epochs_per_second``), ``paused`` (dict with ``epoch``: training has stopped there),
+        ``finished`` (dict with ``state``), ``error`` (dict with ``message`` and
+        ``traceback``).
     payload : Any
         As above.
     run_id : int
@@ -279,7 +281,7 @@ class RunWorker:
             config = _with_thread_limit(self.config)
             runner = self.runner = self._factory(config, out=self.out, callback=self._on_record)
             self.device = str(getattr(runner, "device", "cpu"))
-            self._post("started", {"device": self.device})
+            self._post("started", {"device": self.device, **data_bounds(runner)})
             measure_initial(runner)
             self.state = "paused"
 
@@ -312,6 +314,7 @@ class RunWorker:
                     self.state = "paused"
                     self._wait_paused(runner)
                     self._report_progress(window)
+                    self._post("paused", {"epoch": int(runner.epoch)})
                 if steps and not running and not done and not self._measure_only:
                     runner.step()
                 if time.perf_counter() - last_report > 0.1 or steps:
@@ -350,6 +353,29 @@ def _with_thread_limit(config: Any) -> Any:
     except (AttributeError, ValueError):
         pass
     return config
+
+
+def data_bounds(runner: Any) -> dict[str, float | int | None]:
+    """Return what bounds the information plots: m inputs (I(X;T) <= ln m) and H(Y) (nats).
+
+    ``n_inputs`` is the size of the estimation set; ``label_entropy`` the entropy of its
+    labels when they are classes (at most 1000 distinct values), else None.
+    """
+    import numpy as np
+
+    data = getattr(runner, "data", None)
+    inputs = getattr(data, "estimation_x", None)
+    labels = getattr(data, "estimation_y", None)
+    n_inputs = int(inputs.shape[0]) if inputs is not None else None
+    label_entropy = None
+    if labels is not None:
+        values = np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
+        if values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1):
+            _, counts = np.unique(values.ravel(), return_counts=True)
+            if len(counts) <= 1000:
+                p = counts / counts.sum()
+                label_entropy = float(-(p * np.log(p)).sum())
+    return {"n_inputs": n_inputs, "label_entropy": label_entropy}
 
 
 def measure_initial(runner: Any) -> None:

@@ -54,6 +54,25 @@ MI_SOURCE_LENGTHS = """() => {
   }
   return lengths;
 }"""
+MI_RANGES = """() => {
+  for (const doc of window.Bokeh.documents) for (const m of doc.all_models) {
+    if (m.type === "Figure" && m.title && m.title.text === "I(X;T) per hidden layer")
+      return [m.x_range.start, m.x_range.end, m.y_range.start, m.y_range.end];
+  }
+  return null;
+}"""
+MI_FRAME_CENTRE = """() => {
+  for (const doc of window.Bokeh.documents) for (const m of doc.all_models) {
+    if (m.type === "Figure" && m.title && m.title.text === "I(X;T) per hidden layer") {
+      const view = window.Bokeh.index.find_one(m);
+      if (view === null) return null;
+      const box = view.el.getBoundingClientRect();
+      const frame = view.frame.bbox;
+      return [box.left + frame.x + frame.width / 2, box.top + frame.y + frame.height / 2];
+    }
+  }
+  return null;
+}"""
 PLOT_TITLES = """() => {
   const titles = [];
   for (const doc of window.Bokeh ? window.Bokeh.documents : []) {
@@ -165,18 +184,28 @@ def test_default_plots_start_pause_step_reset(page):
     wait_for(page, lambda: max(page.evaluate(MI_SOURCE_LENGTHS)) >= 10, timeout=90,
              what="10 measured epochs on the I(X;T) curve")
 
+    # A zoom survives the epochs that arrive after it.
+    centre = page.evaluate(MI_FRAME_CENTRE)
+    before = page.evaluate(MI_RANGES)
+    assert centre is not None and before is not None
+    page.mouse.move(*centre)
+
+    def zoomed():
+        page.mouse.wheel(0, -200)
+        page.wait_for_timeout(300)
+        return page.evaluate(MI_RANGES) != before
+
+    wait_for(page, zoomed, timeout=20, what="the wheel to zoom the I(X;T) plot")
+    after_zoom = page.evaluate(MI_RANGES)
+    measured = max(page.evaluate(MI_SOURCE_LENGTHS))
+    wait_for(page, lambda: max(page.evaluate(MI_SOURCE_LENGTHS)) >= measured + 3,
+             what="three more epochs after the zoom")
+    assert page.evaluate(MI_RANGES) == after_zoom
+
     page.get_by_role("button", name="Pause").click()
+    # "paused" shows once training has stopped (after "pausing" while a chunk finishes).
     wait_for(page, lambda: page.get_by_text("state: paused").count() > 0, what="paused")
-    # The epoch in progress when Pause was pressed still completes: wait for it to show.
-    readings = [epochs_done(page)]
-
-    def settled() -> bool:
-        page.wait_for_timeout(700)
-        readings.append(epochs_done(page))
-        return readings[-1] == readings[-2]
-
-    wait_for(page, settled, what="training to stop after Pause")
-    paused_at = readings[-1]
+    paused_at = epochs_done(page)
 
     page.get_by_role("button", name="Step").click()
     wait_for(page, lambda: epochs_done(page) == paused_at + 1, what="one more epoch")

@@ -211,8 +211,11 @@ def test_transport_buttons_call_the_runner(explorer, tmp_path):
     assert wait_until(lambda: "start" in runner.calls, explorer)
     assert explorer.state == "running"
     explorer.start_pause()
-    assert wait_until(lambda: "pause" in runner.calls, explorer)
-    assert explorer.state == "paused"
+    assert explorer.state == "pausing"
+    assert explorer.start_button.disabled and "pausing" in explorer.disabled_reasons["start"]
+    assert wait_until(lambda: explorer.state == "paused", explorer)
+    assert "pause" in runner.calls
+    assert not explorer.start_button.disabled
     explorer.start_pause()
     assert wait_until(lambda: "resume" in runner.calls, explorer)
 
