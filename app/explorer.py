@@ -554,6 +554,8 @@ class Explorer(pn.viewable.Viewer):
         self.worker = RunWorker(config, out=out, runner_factory=self._runner_factory)
         self.worker.start(running=running, measure_only=not stored)
         self._ensure_drain()
+        if stored:
+            self.refresh_runs()
 
     def _stop_worker(self) -> None:
         worker, self.worker = self.worker, None
@@ -734,6 +736,8 @@ class Explorer(pn.viewable.Viewer):
                 logger.info("run %d ended: %s", worker.run_id, message.payload["state"])
                 if self._ended is None and message.payload["state"] == "finished":
                     self._ended = "finished"
+                if self.stored:
+                    self.refresh_runs()
         if new_records:
             self.add_records(new_records)
         self._update_transport()

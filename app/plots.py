@@ -4,9 +4,11 @@ Every builder takes plain data (a tidy metrics frame, arrays of one epoch) and r
 HoloViews element, so the same plots serve the live explorer, notebooks and the standalone
 HTML export. :class:`LivePlots` joins them to HoloViews streams: the time series hang on
 :class:`holoviews.streams.Buffer` streams, to which each measured epoch appends rows, so a
-plot is patched rather than redrawn and a user's zoom or pan is kept (a Buffer stops following
-new data once the user moves the axes, and follows again after the reset tool); the plots of
-one epoch hang on :class:`holoviews.streams.Pipe` streams.
+plot is patched rather than redrawn. Their axes are fixed when the plots are built (the whole
+run on the epoch axis; ln m, H(Y) or the first loss on the value axis), so new epochs never
+move them and a user's zoom or pan is kept; the reset tool returns to the fixed view. The
+plots of one epoch (hidden layers, densities, distances) hang on
+:class:`holoviews.streams.Pipe` streams and fit their axes to each epoch shown.
 
 Epoch axes are logarithmic but must still show epoch 0, so they plot ``epoch + 1`` and label
 their ticks with the epoch itself: the tick written "0" sits at 1, "10" at 11, and so on. The
