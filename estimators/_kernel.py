@@ -44,13 +44,17 @@ Compilation and threads
 The kernels compile on first use and are cached on disk (``cache=True``): numba writes the
 cache next to this file, or, when that directory is read-only, to the user-wide cache
 directory (``NUMBA_CACHE_DIR`` overrides both). Queries are spread over numba's threads;
-calls from several Python threads are serialised by a lock, because numba's fallback
-"workqueue" threading layer cannot run two parallel kernels at once.
+calls from several Python threads are serialised by a lock, because numba's "workqueue"
+threading layer, which this module selects unless ``NUMBA_THREADING_LAYER`` is set, cannot
+run two parallel kernels at once (it is chosen because its idle workers sleep instead of
+spinning against torch's threads). Jobs of at most ``_PARALLEL_PAIRS`` query-centre pairs
+run on the calling thread.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
 
 import numba
@@ -92,6 +96,14 @@ _LN2_LO = 1.90821492927058770002e-10
 _PARALLEL_PAIRS = 2**22
 
 _LOCK = threading.Lock()
+
+# numba's OpenMP layer keeps its workers spinning between parallel regions, and so does
+# torch's own OpenMP runtime; on a machine with few cores the two starve each other (median
+# calls 10 to 50 times slower on 2 cores). The workqueue layer lets idle workers sleep. It
+# cannot run two parallel regions at once, which _LOCK rules out for these kernels. A layer
+# chosen through NUMBA_THREADING_LAYER is kept.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
 
 
 @numba.njit(cache=True, fastmath=_FAST)
