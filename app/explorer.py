@@ -908,15 +908,43 @@ class Explorer(pn.viewable.Viewer):
         layers = self.live.layers if self.live is not None else []
         bins = self.live.bin_sizes if self.live is not None else []
         max_epoch = int(self.epochs)
+        live = self.live if self.live is not None else plots.LivePlots([], max_epoch=max_epoch)
         elements = [
-            plots.mi_plot(frame, layers, quantity="i_xt", units=self.units, max_epoch=max_epoch),
-            plots.mi_plot(frame, layers, quantity="i_yt", units=self.units, max_epoch=max_epoch),
-            plots.loss_plot(frame, quantity="loss", max_epoch=max_epoch),
-            plots.loss_plot(frame, quantity="accuracy", max_epoch=max_epoch),
-            plots.information_plane(frame, layers, units=self.units, max_epoch=max_epoch),
-            plots.binned_entropy_plot(frame, layers, bins, units=self.units,
-                                      max_epoch=max_epoch),
+            live.limit_axes(plots.mi_plot(frame, layers, quantity="i_xt", units=self.units,
+                                          max_epoch=max_epoch), y="i_xt"),
+            live.limit_axes(plots.mi_plot(frame, layers, quantity="i_yt", units=self.units,
+                                          max_epoch=max_epoch), y="i_yt"),
+            live.limit_axes(plots.loss_plot(frame, quantity="loss", max_epoch=max_epoch),
+                            y="loss", convert=False),
+            plots.loss_plot(frame, quantity="accuracy", max_epoch=max_epoch).opts(
+                plots.hv.opts.Overlay(ylim=(-0.02, 1.02))),
+            live.limit_axes(plots.information_plane(frame, layers, units=self.units,
+                                                    max_epoch=max_epoch),
+                            x="i_xt", y="i_yt"),
+            live.limit_axes(plots.binned_entropy_plot(frame, layers, bins, units=self.units,
+                                                      max_epoch=max_epoch), y="h_bin"),
         ]
+        # The plots of the epoch on the slider, as the page shows them.
+        pipes = self.live.pipes if self.live is not None else {}
+        hidden = pipes["hidden"].data if pipes else {}
+        if hidden:
+            elements.append(plots.hidden_layer_plot(
+                hidden.get("values"), hidden.get("labels"), layer=hidden.get("layer", 1),
+                epoch=hidden.get("epoch"), azimuth=hidden.get("azimuth", 35.0)))
+            distances = pipes["distances"].data
+            elements.append(plots.distance_plot(distances.get("distances"),
+                                                layer=distances.get("layer", 1),
+                                                epoch=distances.get("epoch")))
+        density = pipes["density"].data if pipes else {}
+        if density and density.get("grid") is not None:
+            elements.append(plots.density_plot(
+                density["grid"], density["density"], layer=density["layer"],
+                epoch=density["epoch"], centres=density.get("centres"),
+                labels=density.get("labels")))
+            evolution = pipes["evolution"].data
+            elements.append(plots.density_evolution(
+                evolution["epochs"], evolution["grids"], evolution["densities"],
+                layer=evolution["layer"], max_epoch=max_epoch))
         return plots.hv.Layout(elements).cols(2)
 
     def plots_html(self) -> io.BytesIO:

@@ -682,21 +682,21 @@ class LivePlots:
                                                           "distances")}
         self.maps: dict[str, hv.DynamicMap] = {}
         series: dict[str, Callable[[pd.DataFrame], hv.Element]] = {
-            "i_xt": lambda data: self._limit(mi_plot(
+            "i_xt": lambda data: self.limit_axes(mi_plot(
                 data, self.layers, quantity="i_xt", units=self.units,
                 max_epoch=self.max_epoch), y="i_xt"),
-            "i_yt": lambda data: self._limit(mi_plot(
+            "i_yt": lambda data: self.limit_axes(mi_plot(
                 data, self.layers, quantity="i_yt", units=self.units,
                 max_epoch=self.max_epoch), y="i_yt"),
-            "loss": lambda data: self._limit(loss_plot(
+            "loss": lambda data: self.limit_axes(loss_plot(
                 data, quantity="loss", max_epoch=self.max_epoch), y="loss", convert=False),
             "accuracy": lambda data: loss_plot(data, quantity="accuracy",
                                                max_epoch=self.max_epoch).opts(
                 hv.opts.Overlay(ylim=(-0.02, 1.02))),
-            "plane": lambda data: self._limit(information_plane(
+            "plane": lambda data: self.limit_axes(information_plane(
                 data, self.layers, units=self.units, max_epoch=self.max_epoch),
                 x="i_xt", y="i_yt"),
-            "h_bin": lambda data: self._limit(binned_entropy_plot(
+            "h_bin": lambda data: self.limit_axes(binned_entropy_plot(
                 data, self.layers, self.bin_sizes, units=self.units,
                 max_epoch=self.max_epoch), y="h_bin"),
         }
@@ -730,7 +730,7 @@ class LivePlots:
                                                epoch=d.get("epoch"))),
             streams=[self.pipes["distances"]]).opts(framewise=True)
 
-    def _limit(self, overlay: hv.Overlay, *, x: str | None = None, y: str | None = None,
+    def limit_axes(self, overlay: hv.Overlay, *, x: str | None = None, y: str | None = None,
                convert: bool = True) -> hv.Overlay:
         """Fix the axes at the known bounds (5 % headroom), in the display unit."""
         factor = unit_factor(self.units) if convert else 1.0

@@ -384,6 +384,7 @@ def test_exports_round_trip(explorer):
     html = explorer.plots_html().read().decode()
     assert html.lstrip().lower().startswith("<!doctype html")
     assert "I(X;T) per hidden layer" in html
+    assert "Distances in layer" in html  # the plots of the epoch on the slider too
     assert "cdn.bokeh.org" not in html  # scripts are inlined: the file works offline
 
 
