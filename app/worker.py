@@ -282,7 +282,7 @@ class RunWorker:
             runner = self.runner = self._factory(config, out=self.out, callback=self._on_record)
             self.device = str(getattr(runner, "device", "cpu"))
             self._post("started", {"device": self.device, **data_bounds(runner)})
-            measure_initial(runner)
+            runner.measure_initial()
             self.state = "paused"
 
             window: list[tuple[float, int]] = []
@@ -294,7 +294,7 @@ class RunWorker:
                 if self._stop:
                     break
                 if rate is not None:
-                    apply_learning_rate(runner, rate)
+                    runner.set_learning_rate(rate)
                     logger.info("run %d: learning rate set to %g", self.run_id, rate)
                 if getattr(runner, "status", "") == "failed":
                     message = str(getattr(runner, "error", "") or "the run failed")
@@ -378,43 +378,5 @@ def data_bounds(runner: Any) -> dict[str, float | int | None]:
     return {"n_inputs": n_inputs, "label_entropy": label_entropy}
 
 
-def measure_initial(runner: Any) -> None:
-    """Measure the epoch the runner stands at (epoch 0 of a new run) without training.
-
-    Uses ``runner.measure_initial()`` where the runner has it; otherwise the runner's own
-    guarded helper for the same step (``_measure_initial``, which measures only an epoch that
-    is scheduled and not yet measured).
-    """
-    method = getattr(runner, "measure_initial", None) or getattr(runner, "_measure_initial", None)
-    if callable(method):
-        method()
-
-
 def _is_record(value: Any) -> bool:
     return hasattr(value, "epoch") and hasattr(value, "rows")
-
-
-def apply_learning_rate(runner: Any, learning_rate: float) -> None:
-    """Set the learning rate of the runner's optimiser from the next epoch on.
-
-    Uses ``set_learning_rate`` of the runner or of its trainer where one has it, else the
-    ``param_groups`` of the torch optimiser at ``runner.trainer.optimizer``.
-
-    Raises
-    ------
-    AttributeError
-        When the runner exposes neither.
-    """
-    trainer = getattr(runner, "trainer", None)
-    for owner in (runner, trainer):
-        setter = getattr(owner, "set_learning_rate", None)
-        if callable(setter):
-            setter(learning_rate)
-            return
-    optimizer = getattr(trainer, "optimizer", None)
-    if optimizer is None or not hasattr(optimizer, "param_groups"):
-        raise AttributeError("the runner exposes no optimiser whose learning rate can change")
-    for group in optimizer.param_groups:
-        group["lr"] = learning_rate
-    if hasattr(trainer, "learning_rate"):
-        trainer.learning_rate = learning_rate

@@ -92,6 +92,9 @@ class FakeRunner:
         if self.callback is not None:
             self.callback(record)
 
+    def set_learning_rate(self, rate: float) -> None:
+        self.trainer.set_learning_rate(rate)
+
     def measure_initial(self) -> None:
         self.calls.append("measure_initial")
         with self._lock:
