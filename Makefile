@@ -6,6 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 5006
+ADDRESS ?= 127.0.0.1
 
 .PHONY: serve test lint bench demo clean
 
@@ -17,7 +18,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 serve: $(STAMP)
-	$(BIN)/panel serve app/serve.py --show --port $(PORT)
+	$(BIN)/panel serve app/serve.py --show --address $(ADDRESS) --port $(PORT) \
+		--allow-websocket-origin $(ADDRESS):$(PORT) --allow-websocket-origin localhost:$(PORT)
 
 demo: $(STAMP)
 	$(BIN)/python -m estimators.demo
