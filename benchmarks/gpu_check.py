@@ -160,24 +160,26 @@ def part_sp_agreement(device: str, small: bool, labels: np.ndarray | None) -> No
     print("-" * len(header))
     for number, samples in enumerate(layers, 1):
         fixed = number == 1
-        results = {}
-        for where, tensor in ((device, samples), ("cpu", samples.cpu())):
+        results, seconds = [], []
+        for tensor in (samples, samples.cpu()):
             start = time.perf_counter()
-            results[where] = sample_propagation_mi(
-                tensor,
-                BETA,
-                labels=labels,
-                deterministic=fixed,
-                n_queries=2 * tensor.shape[0],
-                seed=number,
+            results.append(
+                sample_propagation_mi(
+                    tensor,
+                    BETA,
+                    labels=labels,
+                    deterministic=fixed,
+                    n_queries=2 * tensor.shape[0],
+                    seed=number,
+                )
             )
             synchronize(device)
-            results[where + " s"] = time.perf_counter() - start
-        a, b = results[device].mi, results["cpu"].mi
+            seconds.append(time.perf_counter() - start)
+        a, b = results[0].mi, results[1].mi
         print(
             f"{number:5d} {samples.shape[2]:3d} | {a.value:12.6f} ± {a.stderr:.4f} "
             f"{b.value:12.6f} ± {b.stderr:.4f} {a.value - b.value:9.1e} | "
-            f"{results[device + ' s']:8.3f} {results['cpu s']:8.3f}"
+            f"{seconds[0]:8.3f} {seconds[1]:8.3f}"
         )
 
 
