@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from served_app import serve_explorer
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
@@ -84,46 +80,10 @@ PLOT_TITLES = """() => {
 }"""
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    port = free_port()
-    env = {**os.environ, "INFOFLOW_RUNS": str(tmp_path_factory.mktemp("runs")),
-           "INFOFLOW_TORCH_THREADS": "1"}
-    log = open(tmp_path_factory.mktemp("log") / "serve.log", "w+")  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "panel", "serve", "app/serve.py", "--port", str(port),
-         "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/serve"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"the server did not answer at {url}:\n{log.read()[-3000:]}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        log.close()
+    with serve_explorer(tmp_path_factory.mktemp("served")) as served:
+        yield served.url
 
 
 @pytest.fixture(scope="module")
