@@ -278,9 +278,10 @@ display(Markdown(
     f"{spread_quarter:.3f} ({spread_quarter / beta2:.1f} $\\beta$) in layer 1 and its 0 class "
     f"over {spread_zero:.3f}, and $I(X;T_1)$ goes from {exact[1].iloc[0]:.3f} to "
     f"{exact[1].max():.3f} nats at epoch {peak1_epoch} and to {exact[1].iloc[-1]:.3f} at the "
-    "end. Layer 2 differs from the "
-    f"paper's Fig. 6(f), whose spikes come from points of the 1/4 bundle splitting as they "
-    f"cross the origin: from the product's initialisation the 1/4 points cross the second "
+    "end. In the paper's Fig. 6(f) the layer-2 curve has spikes, from points of the 1/4 "
+    "bundle splitting as they cross the origin; "
+    + ("this run has none of them" if local_maxima(exact[2]) == 0 else "this run has some")
+    + f": from the product's initialisation the 1/4 points cross the second "
     f"kink {crossings_quarter} times in total and the 0 points {crossings_zero} times "
     f"(between measured epochs), and $I(X;T_2)$ rises from {exact[2].iloc[0]:.3f} to "
     f"{exact[2].iloc[-1]:.3f} nats with {local_maxima(exact[2])} local maxima. SP "
@@ -288,6 +289,6 @@ display(Markdown(
     f"median bootstrap spread of {boot_std.median():.3f} nats for layer 2. "
     + ("" if FULL else
        f"This is the reduced run ({SCHEDULE_POINTS} measured epochs, {REPLICAS} replicas, "
-       f"{SP_QUERIES} query points, {N_BOOT} bootstrap resamples); its SP curves are "
-       f"noisier than the full run's but the exact curves are the same.")
+       f"{SP_QUERIES} query points, {N_BOOT} bootstrap resamples); its SP curves carry a "
+       f"larger Monte Carlo error than the full run's, while the exact curves are the same.")
 ))
