@@ -27,7 +27,6 @@ import math
 import os
 import random
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -948,14 +947,20 @@ class Explorer(pn.viewable.Viewer):
         return plots.hv.Layout(elements).cols(2)
 
     def plots_html(self) -> io.BytesIO:
-        """Return the plots as one standalone HTML file (scripts inlined, works offline)."""
+        """Return the plots as one standalone HTML file (scripts inlined, works offline).
+
+        The Bokeh model is rendered into a document of its own and written by Bokeh alone:
+        Panel's save switches the server's resource mode while it writes, after which the
+        running sessions load their stylesheets from the CDN, which an offline machine
+        cannot reach.
+        """
+        from bokeh.document import Document
+        from bokeh.embed import file_html
         from bokeh.resources import INLINE
 
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "plots.html"
-            plots.hv.save(self.static_layout(), path, resources=INLINE,
-                          title="InfoFlow Explorer plots")
-            return io.BytesIO(path.read_bytes())
+        plot = plots.hv.renderer("bokeh").get_plot(self.static_layout(), doc=Document())
+        html = file_html(plot.state, INLINE, title="InfoFlow Explorer plots")
+        return io.BytesIO(html.encode("utf-8"))
 
     # ------------------------------------------------------------------ stored runs
 

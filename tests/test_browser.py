@@ -187,3 +187,23 @@ def test_switching_to_szt_draws_its_five_layers(page):
 
     wait_for(page, five_layers, timeout=90, what="five SZT layer curves")
     assert "seed=" in page.url and "example=szt" in page.url
+
+
+def test_html_export_keeps_the_page_off_the_network(page):
+    # Every resource of the served app comes from the loopback server; exporting the plots
+    # once used to switch the server to CDN stylesheets for every widget built afterwards.
+    outside: list[str] = []
+    page.on("request", lambda request: outside.append(request.url)
+            if request.url.startswith("http") and "127.0.0.1" not in request.url else None)
+    wait_for(page, lambda: page.evaluate(MI_SOURCE_LENGTHS), what="the plots")
+    page.get_by_text("Runs & export", exact=True).click()
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="Plots (standalone HTML)").click()
+    html = Path(download.value.path()).read_text(encoding="utf-8")
+    assert "I(X;T) per hidden layer" in html
+
+    page.get_by_role("button", name="Reset").click()
+    wait_for(page, lambda: max(page.evaluate(MI_SOURCE_LENGTHS) or [0]) == 1,
+             what="epoch 0 after reset")
+    page.wait_for_timeout(1000)
+    assert outside == []
