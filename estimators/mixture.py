@@ -285,17 +285,26 @@ def batched_mixture_log_density(
     return log_g.cpu().numpy()
 
 
+# Salt that separates the estimators' query stream from any other stream seeded alike.
+_QUERY_STREAM = 0x5350_5155  # "SPQU"
+
+
 def _generator(seed: int | None) -> torch.Generator:
     """Return a CPU generator, seeded when ``seed`` is given and from entropy otherwise.
 
     Random numbers are always drawn on the CPU, so one seed gives the same draws whether
-    the computation then runs on the CPU or on CUDA.
+    the computation then runs on the CPU or on CUDA. The generator's state is derived from
+    ``seed`` and a constant of its own rather than being ``seed`` itself: a user who samples
+    a network's layers with ``torch.Generator().manual_seed(k)`` and then estimates with
+    ``seed=k`` must not get query noise equal to the sampling noise, which would correlate
+    the queries with the centres and bias the estimate.
     """
     generator = torch.Generator(device="cpu")
     if seed is None:
         generator.seed()
     else:
-        generator.manual_seed(seed)
+        state = np.random.SeedSequence([seed, _QUERY_STREAM]).generate_state(1, np.uint64)[0]
+        generator.manual_seed(int(state) >> 1)
     return generator
 
 
