@@ -39,6 +39,16 @@ logger = logging.getLogger(__name__)
 _STREAM_SAMPLE, _STREAM_SNAPSHOT, _STREAM_GEOMETRY = 1, 2, 3
 _STREAM_SP, _STREAM_BOOTSTRAP = 100, 200
 
+# One-dimensional layers (the toys) have components far apart compared with beta for most of
+# training, where plain Monte Carlo misses the mass between them and understates its own
+# error; their queries use defensive importance sampling (see sample_propagation_mi).
+_ONE_D_PROPOSAL_SCALE = 2.0
+
+
+def _proposal_scale(samples) -> float | None:
+    """Return the SP query proposal scale for samples (m, r, d): wider for d = 1."""
+    return _ONE_D_PROPOSAL_SCALE if samples.shape[-1] == 1 else None
+
 # Inputs propagated at once when taking the deterministic pass of a big model.
 _CLEAN_CHUNK = 512
 # Pairs of the distance histograms beyond which pairs are sampled rather than all taken.
@@ -657,6 +667,7 @@ class Runner:
                     deterministic=deterministic,
                     n_queries=per_input * m,
                     seed=_derived_seed(config.seed, epoch, _STREAM_SP + number),
+                    proposal_scale=_proposal_scale(sp_samples),
                 )
             for name, estimate in (
                 ("i_xt", result.mi),
@@ -686,6 +697,7 @@ class Runner:
                     deterministic=deterministic,
                     n_queries=per_input * m,
                     seed=_derived_seed(config.seed, epoch, _STREAM_BOOTSTRAP + number),
+                    proposal_scale=_proposal_scale(sp_samples),
                 )
             rows.append(
                 metric_row(
@@ -895,6 +907,7 @@ class Runner:
                             deterministic=det,
                             n_queries=per_input * m,
                             seed=_derived_seed(self.config.seed, epoch, _STREAM_SP + layer),
+                            proposal_scale=_proposal_scale(samples),
                         )
                     for name, estimate in (
                         ("i_xt", result.mi),

@@ -52,7 +52,12 @@ def _sp_fed_by_input(centers: np.ndarray, beta: float, n_queries: int, seed: int
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", estimators.SampleSizeWarning)
         return estimators.sample_propagation_mi(
-            samples, beta, deterministic=True, n_queries=n_queries * samples.shape[0], seed=seed
+            samples,
+            beta,
+            deterministic=True,
+            n_queries=n_queries * samples.shape[0],
+            seed=seed,
+            proposal_scale=2.0,  # 1-D components far apart: see sample_propagation_mi
         ).mi
 
 

@@ -172,6 +172,31 @@ def _replica_choices(
     return torch.cat(parts, dim=1)
 
 
+def _defensive_noise(
+    noise: torch.Tensor, scale: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Widen the standard normal noise of a random half of the queries by ``scale``.
+
+    Each query's noise is thereby a draw from the even mixture of N(0, I) and
+    N(0, scale^2 I), independently of which replica it starts from, and its weight
+    N(u; 0, I) / (1/2 N(u; 0, I) + 1/2 N(u; 0, scale^2 I)) <= 2 makes every weighted mean
+    unbiased for the mean under the plain noise. Returns the noise and the weights.
+    """
+    d = noise.shape[-1]
+    wide = torch.rand(noise.shape[:2], generator=generator) < 0.5
+    widened = noise * torch.where(wide, scale, 1.0).to(noise.dtype)[..., None]
+    squared = (widened**2).sum(dim=-1)
+    log_target = -0.5 * squared
+    log_wide = -0.5 * squared / scale**2 - d * math.log(scale)
+    log_weights = math.log(2.0) + log_target - torch.logaddexp(log_target, log_wide)
+    return widened, torch.exp(log_weights)
+
+
+def _weighted_estimate(terms: torch.Tensor, weights: torch.Tensor | None) -> Estimate:
+    """Mean of importance-weighted terms and its standard error (plain mean without weights)."""
+    return _mean_estimate(terms if weights is None else weights * terms)
+
+
 def sample_propagation_mi(
     samples: ArrayLike,
     beta: float,
@@ -183,6 +208,7 @@ def sample_propagation_mi(
     seed: int | None = None,
     method: str = "auto",
     tol: float = 1e-6,
+    proposal_scale: float | None = None,
 ) -> MutualInformation:
     """Estimate I(X; T) of a noisy layer by sample propagation, eq. (6).
 
@@ -210,6 +236,11 @@ def sample_propagation_mi(
         Evaluation method of the mixture densities, see ``mixture_log_density``.
     tol : float, default=1e-6
         Absolute error in nats allowed to approximate evaluation methods.
+    proposal_scale : float, optional
+        Draw every second query's noise with standard deviation ``proposal_scale * beta``
+        instead of ``beta`` and weight all terms by the density ratio (defensive importance
+        sampling, unbiased, weights at most 2). None, the default, is plain Monte Carlo as in
+        eqs. (15)-(16). See Notes for when it matters.
 
     Returns
     -------
@@ -237,6 +268,15 @@ def sample_propagation_mi(
     the same expectation as -mean log g(q) with a much smaller variance, and
     ``mi = entropy - conditional_entropy`` holds exactly.
 
+    When the components are far apart compared with beta (I close to log m), the per-query
+    terms are log m minus a log-normal-like tail whose mass sits between components, where
+    plain Monte Carlo rarely looks: its estimate is then biased upwards by much more than
+    its reported standard error (hundreds of standard errors for the tanh neuron of section
+    4 near saturation). ``proposal_scale`` (2 is a good choice) sends half of the queries
+    wider, so that region is sampled and the standard error becomes trustworthy. In many
+    dimensions the wide half carries little weight, so it roughly doubles the variance; the
+    runner uses it for one-dimensional layers.
+
     The Monte Carlo error is only part of the uncertainty; :func:`bootstrap_mi` adds the
     sampling error over inputs and replicas.
     """
@@ -253,6 +293,10 @@ def sample_propagation_mi(
     seed = check_seed(seed)
     method = _check_method(method)
     tol = check_positive("tol", tol)
+    if proposal_scale is not None:
+        proposal_scale = check_positive("proposal_scale", proposal_scale)
+        if proposal_scale <= 1:
+            raise ValueError(f"proposal_scale must be greater than 1, not {proposal_scale}")
     samples_t = as_tensor("samples", samples, ndim=3)
     n_inputs, n_replicas, d = samples_t.shape
     if deterministic and n_replicas != 1:
@@ -271,24 +315,29 @@ def sample_propagation_mi(
     generator = _generator(seed)
     choices = _replica_choices(n_inputs, n_replicas, per_input, generator)
     noise = torch.randn((n_inputs, per_input, d), generator=generator, dtype=torch.float64)
+    weights = None
+    if proposal_scale is not None:
+        noise, weights = _defensive_noise(noise, proposal_scale, generator)
     device = samples_t.device
     rows = torch.arange(n_inputs)[:, None].expand(-1, per_input)
     queries = samples_t[rows.to(device), choices.to(device)] + beta * noise.to(device)
+    if weights is not None:
+        weights = weights.to(device)
     logger.debug("SP: m=%d r=%d d=%d, %d queries per input", n_inputs, n_replicas, d, per_input)
 
     flat_queries = queries.reshape(1, -1, d)
     log_pooled = _log_density(flat_queries, samples_t.reshape(1, -1, d), beta, method, tol)
     log_pooled = log_pooled.reshape(n_inputs, per_input)
     log_conditional = _log_density(queries, samples_t, beta, method, tol)
-    mi = _mean_estimate(log_conditional - log_pooled)
+    mi = _weighted_estimate(log_conditional - log_pooled, weights)
 
     if deterministic:
         exact = _gaussian_entropy(d, beta)
         conditional_entropy = Estimate(exact, 0.0)
         entropy = Estimate(mi.value + exact, mi.stderr)
     else:
-        conditional_entropy = _mean_estimate(-log_conditional)
-        entropy = _mean_estimate(-log_pooled)
+        conditional_entropy = _weighted_estimate(-log_conditional, weights)
+        entropy = _weighted_estimate(-log_pooled, weights)
 
     label_mi = None
     if label_array is not None:
@@ -299,7 +348,7 @@ def sample_propagation_mi(
             class_samples = samples_t[members].reshape(1, -1, d)
             log_g = _log_density(class_queries, class_samples, beta, method, tol)
             log_class[members] = log_g.reshape(len(members), per_input)
-        label_mi = _mean_estimate(log_class - log_pooled)
+        label_mi = _weighted_estimate(log_class - log_pooled, weights)
 
     return MutualInformation(
         mi=mi,
@@ -334,6 +383,7 @@ def bootstrap_mi(
     method: str = "auto",
     tol: float = 1e-6,
     level: float = 0.95,
+    proposal_scale: float | None = None,
 ) -> BootstrapMI:
     """Bootstrap the SP estimate over inputs and replicas (section 3.4.1).
 
@@ -342,7 +392,7 @@ def bootstrap_mi(
 
     Parameters
     ----------
-    samples, beta, labels, deterministic, n_mc, n_queries, method, tol
+    samples, beta, labels, deterministic, n_mc, n_queries, method, tol, proposal_scale
         As in :func:`sample_propagation_mi`.
     n_boot : int, default=50
         Number of bootstrap resamples, at least 2.
@@ -373,7 +423,7 @@ def bootstrap_mi(
     n_inputs, n_replicas, _ = samples_t.shape
     label_array = None if labels is None else as_labels("labels", labels, n_inputs)
     options = {"deterministic": deterministic, "n_mc": n_mc, "n_queries": n_queries}
-    options.update(method=method, tol=tol)
+    options.update(method=method, tol=tol, proposal_scale=proposal_scale)
 
     estimate = sample_propagation_mi(samples_t, beta, labels=label_array, seed=seed, **options)
 

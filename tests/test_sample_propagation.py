@@ -319,3 +319,64 @@ def test_bootstrap_refuses_bad_input(kwargs, message):
         bootstrap_mi(neuron_samples(1.0), 0.05, **kwargs)
     for part in (message,) if isinstance(message, str) else message:
         assert part in str(info.value)
+
+
+def test_a_seed_shared_with_the_sampler_does_not_reuse_its_noise():
+    # Replicas drawn as c + beta * z with z from manual_seed(7). Were the queries of
+    # sample_propagation_mi(seed=7) to reuse that z, each would sit at c + 2 beta z, tied to
+    # its own centre, and the estimate would drop by about 0.4 nats here.
+    beta, m, r = 0.1, 64, 8
+    start = torch.Generator().manual_seed(1)
+    centres = torch.rand((m, 1, 2), generator=start, dtype=torch.float64)
+    noise = torch.randn((m, r, 2), generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    samples = centres + beta * noise
+
+    shared = sample_propagation_mi(samples, beta, seed=7).mi
+    others = [sample_propagation_mi(samples, beta, seed=s).mi for s in range(20, 26)]
+    mean = float(np.mean([o.value for o in others]))
+    spread = math.hypot(shared.stderr, others[0].stderr / math.sqrt(len(others)))
+    assert abs(shared.value - mean) < 4 * spread
+
+
+def test_defensive_queries_keep_the_error_honest_near_log_m():
+    # Four tanh outputs about 6 beta apart: I is 7e-4 below ln 4. Plain Monte Carlo rarely
+    # queries between the components and lands far more than 4 of its stderrs above the
+    # quadrature value; the defensive proposal stays within 4 for every seed.
+    beta = 0.05
+    centers = np.tanh(0.4 * INPUTS - 0.1)
+    exact = mixture_entropy_exact_1d(centers, beta) - gaussian_entropy(1, beta)
+    samples = centers[:, None, None]
+
+    def z_scores(**options):
+        scores = []
+        for seed in range(12):
+            mi = sample_propagation_mi(
+                samples, beta, deterministic=True, n_queries=10_000, seed=seed, **options
+            ).mi
+            scores.append((mi.value - exact) / mi.stderr)
+        return np.abs(scores)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SampleSizeWarning)
+        plain = z_scores()
+        defensive = z_scores(proposal_scale=2.0)
+    assert plain.max() > 10
+    assert defensive.max() < 4
+
+
+def test_defensive_queries_are_unbiased_in_several_dimensions():
+    rng = np.random.default_rng(3)
+    samples = np.tanh(rng.normal(size=(16, 8, 3)))
+    plain = sample_propagation_mi(samples, 0.3, labels=np.arange(16) % 2, n_mc=200, seed=1)
+    wide = sample_propagation_mi(
+        samples, 0.3, labels=np.arange(16) % 2, n_mc=200, seed=2, proposal_scale=3.0
+    )
+    for a, b in ((plain.mi, wide.mi), (plain.label_mi, wide.label_mi),
+                 (plain.entropy, wide.entropy)):
+        assert abs(a.value - b.value) < 4 * math.hypot(a.stderr, b.stderr)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5, -2.0])
+def test_proposal_scale_must_exceed_one(scale):
+    with pytest.raises(ValueError, match="proposal_scale must be"):
+        sample_propagation_mi(np.zeros((4, 1, 1)), 0.1, proposal_scale=scale)
