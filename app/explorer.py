@@ -114,6 +114,19 @@ def _format_sizes(sizes: list[float]) -> str:
     return ", ".join(f"{s:g}" for s in sizes)
 
 
+class NumberText(param.String):
+    """A text parameter that also takes a number and keeps it as its text.
+
+    A page's query hands ``bin_sizes=10`` over as the number 10, which a plain
+    ``param.String`` refuses.
+    """
+
+    def __set__(self, obj: Any, val: Any) -> None:
+        if isinstance(val, (int, float)) and not isinstance(val, bool):
+            val = f"{val:g}"
+        super().__set__(obj, val)
+
+
 class Explorer(pn.viewable.Viewer):
     """Train one of the paper's examples and watch its information flow, epoch by epoch.
 
@@ -159,9 +172,9 @@ class Explorer(pn.viewable.Viewer):
                              doc="Replicas r per input for the SP estimator.")
     n_queries = param.Integer(default=4000, bounds=(1, 1_000_000),
                               doc="Monte Carlo queries per input for the SP estimator.")
-    bin_sizes = param.String(default="1, 10",
-                             doc="Bin sizes of H(Bin(T)), comma-separated: multiples of beta, "
-                             "absolute when beta is 0.")
+    bin_sizes = NumberText(default="1, 10",
+                           doc="Bin sizes of H(Bin(T)), comma-separated: multiples of beta, "
+                           "absolute when beta is 0.")
     bootstrap = param.Boolean(default=False, doc="Whether to draw a bootstrap band of I(X;T).")
     device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"],
                             doc="Where to train: auto takes CUDA when torch finds it.")
@@ -483,15 +496,23 @@ class Explorer(pn.viewable.Viewer):
             except Exception:  # noqa: BLE001 - plain strings are not JSON
                 values[name] = text
         if values:
+            # One value at a time: a value that param refuses then neither stops the others
+            # nor leaves the controls showing values that the explorer does not hold (a
+            # refused update sets the values before it without telling the widgets).
+            failed: dict[str, Any] = {}
             self._applying = True
             try:
-                self.param.update(**values)
-                if "example" in values:
-                    self._apply_example_defaults(keep=set(values))
-            except Exception as exc:  # noqa: BLE001 - a bad link must not break the app
-                self._on_url_error({**values, "error": str(exc)})
+                for name in sorted(values, key=lambda name: name != "example"):
+                    try:
+                        self.param.update({name: values[name]})
+                    except Exception as exc:  # noqa: BLE001 - a bad link must not break the app
+                        failed[name] = f"{values[name]!r} ({exc})"
+                if "example" in values and "example" not in failed:
+                    self._apply_example_defaults(keep=set(values) - set(failed))
             finally:
                 self._applying = False
+            if failed:
+                self._on_url_error(failed)
 
         def start_sync() -> None:
             try:

@@ -58,3 +58,24 @@ def test_two_sessions_have_independent_state(server):
     finally:
         linked.close()
         plain.close()
+
+
+def test_a_link_with_one_bin_size_sets_every_control(server):
+    # The query turns bin_sizes=10 into the number 10; the link of a spiral run (whose bin
+    # sizes are "10") once failed there and left the controls showing the defaults.
+    from bokeh.client import pull_session
+    from bokeh.models import Widget
+
+    link = {"example": "spiral", "seed": "7", "epochs": "300", "bin_sizes": "10"}
+    session = pull_session(url=server["url"], arguments=link)
+    try:
+        document = session.document
+        assert _widget_value(document, "Example") == "spiral"
+        assert _widget_value(document, "Seed") == 7
+        assert _widget_value(document, "Epochs") == 300
+        assert _widget_value(document, "Bin sizes (× β)") == "10"
+        texts = [str(getattr(m, "text", "")) for m in document.models
+                 if not isinstance(m, Widget)]
+        assert not any("could not be applied" in text for text in texts)
+    finally:
+        session.close()
