@@ -209,6 +209,7 @@ class Explorer(pn.viewable.Viewer):
         self.disabled_reasons: dict[str, str] = {}
         self.cuda_found, self.cuda_text = cuda_description()
         self._closed = False
+        self._queued: str | None = None  # "start" or "step", pressed while measuring epoch 0
 
         self._build_widgets()
         self._apply_example_defaults(keep=explicit)
@@ -586,7 +587,10 @@ class Explorer(pn.viewable.Viewer):
     def start_pause(self) -> None:
         """Start training, pause it, or resume it, depending on the state."""
         state = self.state
-        if state in ("invalid", "failed", "finished", "viewing", "measuring", "pausing"):
+        if state == "measuring":
+            self._queue("start")
+            return
+        if state in ("invalid", "failed", "finished", "viewing", "pausing"):
             return
         if state == "ready":
             self._new_worker(stored=True, running=True)
@@ -600,6 +604,9 @@ class Explorer(pn.viewable.Viewer):
     def step(self) -> None:
         """Train one epoch (starting a stored run when none is), then wait."""
         state = self.state
+        if state == "measuring":
+            self._queue("step")
+            return
         if state == "ready":
             self._new_worker(stored=True, running=False)
             self.worker.step()
@@ -610,8 +617,22 @@ class Explorer(pn.viewable.Viewer):
             self.worker.pause()
         self._update_transport()
 
+    def _queue(self, action: str) -> None:
+        # A press that arrives while epoch 0 is measured (a busy server still shows the last
+        # state) is carried out when the measurement is in, not dropped.
+        self._queued = action
+        self._update_transport()
+
+    def _run_queued(self) -> None:
+        action, self._queued = self._queued, None
+        if action == "start":
+            self.start_pause()
+        elif action == "step":
+            self.step()
+
     def reset(self) -> None:
         """Stop the run, forget its data and measure epoch 0 of the current settings."""
+        self._queued = None
         self._stop_worker()
         self.viewing_path = None
         self.records = {}
@@ -693,6 +714,8 @@ class Explorer(pn.viewable.Viewer):
             parts.append(f"viewing {self.viewing_path}")
         if state == "invalid":
             parts.append(f"cannot run: {self._config_error}")
+        if self._queued is not None:
+            parts.append(f"{self._queued} once epoch 0 is measured")
         self.status_text.object = " · ".join(parts)
 
     def _set_status_note(self, note: str) -> None:
@@ -761,6 +784,8 @@ class Explorer(pn.viewable.Viewer):
         if new_records:
             self.add_records(new_records)
         self._update_transport()
+        if self._queued is not None and self.state != "measuring":
+            self._run_queued()
         return len(messages)
 
     def add_records(self, records: list[Any]) -> None:

@@ -506,3 +506,19 @@ def test_bias_sweep_view_marks_exact_and_sp_at_the_slider_and_shows_the_density(
     view.units = "bits"
     marks = [e for e in view.curve_pane.object if e.label == "at slider"][0]
     assert marks.dimension_values(1)[0] == pytest.approx(exact_at / math.log(2))
+
+
+def test_start_or_step_pressed_while_epoch_zero_is_measured_is_carried_out(explorer):
+    # Nothing has been drained yet, so epoch 0 of the preview is still being measured, as
+    # when a click reaches a busy server before the page shows the new state.
+    assert explorer.state == "measuring"
+    explorer.start_pause()
+    assert "start once epoch 0 is measured" in explorer.status_text.object
+    assert wait_until(lambda: explorer.state in ("running", "finished"), explorer)
+    assert FakeRunner.instances[-1].out is not None  # a stored run, not the preview
+
+    explorer.reset()
+    assert explorer.state == "measuring"
+    explorer.step()
+    assert wait_until(lambda: explorer.epoch_done == 1, explorer)
+    assert explorer.state == "paused"
