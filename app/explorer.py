@@ -57,6 +57,8 @@ BETA_CHOICES = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 # Examples whose nonlinearity the user may choose; the others define their own.
 ACTIVATION_EXAMPLES = ("szt", "spiral")
 DEFAULT_ALPHA = 5e-5  # the paper's best orthonormality strength (section 5.1)
+# Optimisers that train on the full batch, whatever the batch-size control says.
+FULL_BATCH_OPTIMIZERS = {"gd": "gradient descent (gd)", "bias_sweep": "the bias sweep"}
 
 # Settings that define a run: changing one resets it. The learning rate is not among them.
 RUN_PARAMETERS = (
@@ -235,13 +237,14 @@ class Explorer(pn.viewable.Viewer):
             When the controls describe something that cannot run (the message says why).
         """
         beta = float(self.beta)
+        full_batch = self.optimizer in FULL_BATCH_OPTIMIZERS or self.batch_size == 0
         overrides: dict[str, Any] = {
             "beta": beta,
             "noise": self.noise,
             "optimizer": self.optimizer,
             "learning_rate": float(self.learning_rate),
             "epochs": int(self.epochs),
-            "batch_size": None if self.batch_size == 0 else int(self.batch_size),
+            "batch_size": None if full_batch else int(self.batch_size),
             "orthonormal_alpha": float(self.orthonormal_alpha) if self.orthonormal else 0.0,
             "seed": int(self.seed),
             "replicas": int(self.replicas),
@@ -440,8 +443,9 @@ class Explorer(pn.viewable.Viewer):
             reasons["activation"] = "this example defines its own nonlinearity"
         if self.noise != "dropout":
             reasons["dropout_p"] = "noise is additive, not dropout"
-        if self.optimizer == "gd":
-            reasons["batch_size"] = "gradient descent (gd) trains on the full batch"
+        if self.optimizer in FULL_BATCH_OPTIMIZERS:
+            reasons["batch_size"] = (f"{FULL_BATCH_OPTIMIZERS[self.optimizer]} trains on the "
+                                     "full batch")
         if self.example == "mnist_cnn":
             reasons["orthonormal"] = ("the orthonormality step is defined for fully connected "
                                       "layers, not the CNN")

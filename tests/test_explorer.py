@@ -522,3 +522,16 @@ def test_start_or_step_pressed_while_epoch_zero_is_measured_is_carried_out(explo
     explorer.step()
     assert wait_until(lambda: explorer.epoch_done == 1, explorer)
     assert explorer.state == "paused"
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "bias_sweep"])
+def test_a_full_batch_optimizer_ignores_the_disabled_batch_size(explorer, optimizer):
+    # SZT trains with minibatches of 256; gd and the bias sweep take the full batch, and the
+    # batch-size control they disable must not make the settings invalid.
+    explorer.example = "szt"
+    assert explorer.build_config().batch_size == 256
+    explorer.optimizer = optimizer
+    assert explorer.widgets["batch_size"].disabled
+    assert "full batch" in explorer.disabled_reasons["batch_size"]
+    assert explorer.state != "invalid", explorer._config_error
+    assert explorer.build_config().batch_size is None
