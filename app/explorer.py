@@ -908,9 +908,12 @@ class Explorer(pn.viewable.Viewer):
             "distances": record.distances.get(layer), "layer": layer, "epoch": record.epoch})
         dlayer = self.density_select.value
         grid, density = record.densities.get(dlayer, (None, None))
+        # The centres are ticks on the t axis, one per input: a layer wider than one (the
+        # fallback when no layer has width 1) has none, and its values do not match the labels.
+        centres = record.snapshots.get(dlayer) if self.layer_widths.get(dlayer) == 1 else None
         self.live.pipes["density"].send({
             "grid": grid, "density": density, "layer": dlayer, "epoch": record.epoch,
-            "centres": record.snapshots.get(dlayer), "labels": labels})
+            "centres": centres, "labels": labels})
         if evolution:
             epochs = [e for e in sorted(self.records) if dlayer in self.records[e].densities]
             self.live.pipes["evolution"].send({

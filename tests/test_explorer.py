@@ -535,3 +535,22 @@ def test_a_full_batch_optimizer_ignores_the_disabled_batch_size(explorer, optimi
     assert "full batch" in explorer.disabled_reasons["batch_size"]
     assert explorer.state != "invalid", explorer._config_error
     assert explorer.build_config().batch_size is None
+
+
+def test_the_density_view_of_a_layer_wider_than_one_draws_without_error(tmp_path):
+    # SZT and the spiral have no layer of width 1; the density view falls back to layer 1,
+    # whose snapshot holds several values per input, one label each. Drawing its centres
+    # once failed on the length mismatch and broke the page's first render.
+    ex = Explorer(runner_factory=FakeRunner, runs_folder=tmp_path / "runs",
+                  measure_on_open=False, example="szt")
+    try:
+        rows = [metric_row(0, "i_xt", 1.0, layer=k, stderr=0.01) for k in (1, 2)]
+        snapshots = {1: np.zeros((4, 3), dtype=np.float32), 2: np.ones((4, 2), dtype=np.float32)}
+        record = EpochRecord(epoch=0, rows=rows, snapshots=snapshots,
+                             snapshot_labels=np.array([0, 0, 1, 1]))
+        ex.add_records([record])
+        assert ex.density_select.value == 1
+        plots.hv.render(ex.live.maps["density"], backend="bokeh")
+        plots.hv.render(ex.live.maps["hidden"], backend="bokeh")
+    finally:
+        ex.close()
