@@ -43,6 +43,9 @@ from app.worker import RunWorker, WorkerMessage
 
 logger = logging.getLogger(__name__)
 
+# How long a reset or a closed tab waits for the old run's thread on the event loop.
+_STOP_WAIT_SECONDS = 1.0
+
 pn.extension(notifications=False)
 
 EXAMPLE_LABELS = {
@@ -583,10 +586,13 @@ class Explorer(pn.viewable.Viewer):
             self.refresh_runs()
 
     def _stop_worker(self) -> None:
+        # This runs on the server's event loop, so it waits only briefly: a worker still in
+        # the middle of an epoch finishes it on its own thread and its late messages are
+        # dropped by run id.
         worker, self.worker = self.worker, None
         if worker is not None:
-            if not worker.stop(timeout=10.0):
-                logger.warning("run %d did not end within 10 s; left to finish", worker.run_id)
+            if not worker.stop(timeout=_STOP_WAIT_SECONDS):
+                logger.info("run %d is finishing its epoch in the background", worker.run_id)
 
     def start_pause(self) -> None:
         """Start training, pause it, or resume it, depending on the state."""

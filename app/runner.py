@@ -235,6 +235,7 @@ class Runner:
         self.sp_available, self.sp_reason = self.config.sp_status()
         if not self.sp_available:
             logger.info("no SP estimate for this run: %s", self.sp_reason)
+        self._check_sample_memory(m)
 
         self.store: RunStore | None = None
         if out is not None:
@@ -360,6 +361,27 @@ class Runner:
                 # Stepped by hand: not finished, not running, ready to go on.
                 self._set_status("paused")
             return record
+
+    def _check_sample_memory(self, n_inputs: int) -> None:
+        """Refuse replica counts whose samples of one layer would not fit in memory.
+
+        The SP estimator holds a layer's m x r x d samples in float64 together with as many
+        query points, so the widest layer needs about 16 m r d bytes; the limit is
+        ``INFOFLOW_SAMPLE_MEMORY_GB`` (default 4 GiB).
+        """
+        if not self.sp_available or self.config.replicas <= 1:
+            return
+        widest = max(self.model.layer_widths)
+        needed = 16 * n_inputs * self.config.replicas * widest
+        limit = float(os.environ.get("INFOFLOW_SAMPLE_MEMORY_GB", "4")) * 2**30
+        if needed > limit:
+            largest = max(1, int(limit // (16 * n_inputs * widest)))
+            raise ValueError(
+                f"replicas must be at most {largest} for {n_inputs} inputs and a layer of "
+                f"width {widest} (about {needed / 2**30:.1f} GiB of samples, limit "
+                f"{limit / 2**30:.1f} GiB; INFOFLOW_SAMPLE_MEMORY_GB raises it), not "
+                f"{self.config.replicas}"
+            )
 
     def measure_initial(self) -> EpochRecord | None:
         """Measure the epoch the run stands at, if scheduled and not yet measured (no training).

@@ -433,3 +433,9 @@ def test_runners_built_in_parallel_threads_get_their_seeded_weights():
         reference = alone[1 + index % 2]
         for name, value in _weights(runner).items():
             assert torch.equal(value, _weights(reference)[name]), (index, name)
+
+
+def test_replicas_beyond_memory_are_refused_before_any_work():
+    config = ExperimentConfig.for_example("szt", replicas=100_000, epochs=2)
+    with pytest.raises(ValueError, match=r"replicas must be at most \d+ for 4096 inputs"):
+        Runner(config)
