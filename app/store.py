@@ -133,8 +133,9 @@ class RunStore:
         """
         if self.exists():
             raise FileExistsError(
-                f"{self.path} already holds a run; resume it with Runner.resume(path) or "
-                "choose another folder"
+                f"{self.path} already holds a run; continue it with `python -m app run "
+                f"--resume {self.path}` (or Runner.resume(path) in Python), or choose another "
+                "folder"
             )
         for folder in (self.path, self.metrics_dir, self.snapshots_dir, self.checkpoints_dir):
             folder.mkdir(parents=True, exist_ok=True)
