@@ -28,8 +28,9 @@ The last column is the time one measured epoch takes on one core of a busy lapto
 One-dimensional layers (the toys) are estimated with defensive importance sampling of the
 queries (``proposal_scale=2`` of ``sample_propagation_mi``), which keeps the standard error
 honest when the mixture components are far apart; it costs some variance, hence the query
-counts above. The standard error is the Monte Carlo error of the paired queries only; the bias of the
-sample-propagation estimator for too few replicas is not in it (see ``Runner.convergence``).
+counts above. The standard error is the Monte Carlo error of the paired queries only; the
+bias of the sample-propagation estimator for too few replicas is not in it (see
+``Runner.convergence``).
 """
 
 from __future__ import annotations
