@@ -396,6 +396,8 @@ class Explorer(pn.viewable.Viewer):
         self.alert = pn.pane.Alert("", alert_type="danger", visible=False,
                                    sizing_mode="stretch_width", margin=(0, 10))
         self.reasons_text = pn.pane.Markdown("", styles={"font-size": "12px"}, width=280)
+        self.sp_note = pn.pane.Alert("", alert_type="info", visible=False,
+                                     margin=(5, 10), styles={"font-size": "14px"})
         self.device_text = pn.pane.Markdown(f"Found: {self.cuda_text}",
                                             styles={"font-size": "12px"}, width=280)
 
@@ -463,6 +465,13 @@ class Explorer(pn.viewable.Viewer):
         if not sp_ok:
             for name in ("replicas", "n_queries", "bootstrap"):
                 reasons[name] = f"no SP estimate: {sp_reason}"
+        # The information plots stay empty without SP; say why where they are.
+        self.sp_note.object = (
+            f"**I(X;T) and I(Y;T) are not estimated here:** {sp_reason}. The *Plane & "
+            "binning* tab shows H(Bin(T_l)), and *Hidden layers* the clustering."
+            if not sp_ok else ""
+        )
+        self.sp_note.visible = not sp_ok
         self.disabled_reasons = reasons
         for name, widget in self.widgets.items():
             widget.disabled = name in reasons
@@ -1118,7 +1127,7 @@ class Explorer(pn.viewable.Viewer):
                            self.widgets["units"], margin=(5, 5, 0, 5))
         look_back = pn.Row(self.epoch_slider, self.follow, margin=0)
         tabs = pn.Tabs(
-            ("Information", pn.Column(pn.Row(s["i_xt"], s["i_yt"]),
+            ("Information", pn.Column(self.sp_note, pn.Row(s["i_xt"], s["i_yt"]),
                                       pn.Row(s["loss"], s["accuracy"]))),
             ("Plane & binning", pn.Row(s["plane"], s["h_bin"])),
             ("Density (1-D)", pn.Column(pn.Row(self.density_select, self.density_slot_note),

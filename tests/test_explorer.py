@@ -275,6 +275,8 @@ def test_controls_that_do_not_apply_are_disabled_with_a_reason(explorer):
     assert explorer.widgets["bin_sizes"].label == "Bin sizes (absolute, β = 0)"
     assert explorer.build_config().bin_size_units == "absolute"
     assert "replicas" in explorer.reasons_text.object.lower()
+    # The empty information plots say why they are empty.
+    assert explorer.sp_note.visible and "beta = 0" in explorer.sp_note.object
 
     explorer.example = "szt"
     assert not explorer.widgets["activation"].disabled
@@ -282,6 +284,11 @@ def test_controls_that_do_not_apply_are_disabled_with_a_reason(explorer):
     explorer.example = "mnist_cnn"
     assert explorer.widgets["orthonormal"].disabled
     assert "CNN" in explorer.disabled_reasons["orthonormal"]
+    assert explorer.sp_note.visible
+
+    explorer.example = "tanh_neuron"
+    explorer.beta = 0.05
+    assert not explorer.sp_note.visible and explorer.sp_note.object == ""
 
 
 def test_invalid_settings_disable_start_and_say_why(explorer):
