@@ -108,10 +108,17 @@ def as_tensor(
         )
     if tensor.numel() == 0:
         raise ValueError(f"{name} must not be empty (shape {tuple(tensor.shape)})")
-    if not bool(torch.isfinite(tensor).all()):
+    if not _all_finite(tensor):
         bad = int((~torch.isfinite(tensor)).sum())
         raise ValueError(f"{name} must contain only finite values, not {bad} NaN or infinite")
     return tensor
+
+
+def _all_finite(tensor: torch.Tensor) -> bool:
+    """Return whether every entry is finite; numpy's check is several times quicker on CPU."""
+    if tensor.device.type == "cpu":
+        return bool(np.isfinite(tensor.numpy()).all())
+    return bool(torch.isfinite(tensor).all())
 
 
 def as_labels(name: str, value: ArrayLike, length: int) -> np.ndarray:
