@@ -56,6 +56,19 @@ def check_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = 
     return value
 
 
+def check_query_count(n_mc: Any, n_queries: Any) -> tuple[int, int | None]:
+    """Return (n_mc, n_queries) after checking them; they are alternatives to each other."""
+    n_mc = check_int("n_mc", n_mc, minimum=1)
+    if n_queries is not None:
+        n_queries = check_int("n_queries", n_queries, minimum=1)
+        if n_mc != 1:
+            raise ValueError(
+                f"n_mc and n_queries are alternatives; give n_queries only with n_mc=1, "
+                f"not n_mc={n_mc}"
+            )
+    return n_mc, n_queries
+
+
 def check_seed(seed: Any) -> int | None:
     """Return ``seed`` unchanged after checking that it is None or a non-negative int."""
     if seed is None:

@@ -22,7 +22,14 @@ import numpy as np
 import torch
 
 from . import _kernel
-from ._validation import ArrayLike, as_tensor, check_beta, check_int, check_positive, check_seed
+from ._validation import (
+    ArrayLike,
+    as_tensor,
+    check_beta,
+    check_positive,
+    check_query_count,
+    check_seed,
+)
 
 __all__ = [
     "Estimate",
@@ -373,14 +380,7 @@ def mixture_entropy(
         divided by sqrt(number of queries); NaN for a single query).
     """
     beta = check_beta(beta)
-    n_mc = check_int("n_mc", n_mc, minimum=1)
-    if n_queries is not None:
-        n_queries = check_int("n_queries", n_queries, minimum=1)
-        if n_mc != 1:
-            raise ValueError(
-                f"n_mc and n_queries are alternatives; give n_queries only with n_mc=1, "
-                f"not n_mc={n_mc}"
-            )
+    n_mc, n_queries = check_query_count(n_mc, n_queries)
     seed = check_seed(seed)
     method = _check_method(method)
     tol = check_positive("tol", tol)

@@ -30,6 +30,7 @@ from ._validation import (
     check_beta,
     check_int,
     check_positive,
+    check_query_count,
     check_seed,
 )
 from .mixture import Estimate, _check_method, _generator, _log_density, _mean_estimate
@@ -282,14 +283,7 @@ def sample_propagation_mi(
     """
     beta = check_beta(beta)
     deterministic = _check_flag("deterministic", deterministic)
-    n_mc = check_int("n_mc", n_mc, minimum=1)
-    if n_queries is not None:
-        n_queries = check_int("n_queries", n_queries, minimum=1)
-        if n_mc != 1:
-            raise ValueError(
-                f"n_mc and n_queries are alternatives; give n_queries only with n_mc=1, "
-                f"not n_mc={n_mc}"
-            )
+    n_mc, n_queries = check_query_count(n_mc, n_queries)
     seed = check_seed(seed)
     method = _check_method(method)
     tol = check_positive("tol", tol)
