@@ -14,14 +14,7 @@ from models import (
     sample_hidden_layers,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny networks are slower with several threads on a busy machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _szt_net(beta: float = 0.1, **kwargs) -> NoisyMLP:

@@ -8,14 +8,7 @@ import torch
 
 from models import Trainer, get_example, log_schedule, sample_hidden_layers
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny networks are slower with several threads on a busy machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _mutual_information_1d(centers: np.ndarray, beta: float) -> float:

@@ -19,14 +19,7 @@ from models import (
     szt_split,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny networks are slower with several threads on a busy machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _szt_trainer(beta: float = 0.05, noise: str = "additive", seed: int = 0, **kwargs) -> Trainer:
