@@ -16,6 +16,7 @@ from estimators import batched_mixture_log_density, mixture_log_density
 from estimators._kernel import (
     _PARALLEL_PAIRS,
     BLOCK_SIZE,
+    batched_log_sum,
     batched_pruned_log_sum,
     pruned_log_sum,
 )
@@ -152,6 +153,58 @@ def test_skips_exactly_the_centres_the_bound_allows(n_far):
             assert exact - pruned < -math.log1p(-tol)
         else:
             assert abs(exact - pruned) < 1e-13
+
+
+def test_float32_screening_keeps_every_term_inside_the_threshold():
+    # The query sits on a centre at 1024 (so the nearest distance is 0) and 2 blocks of
+    # centres lie on one axis just inside the skip threshold r*. float32 spaces numbers
+    # near 1024 by 2^-13, and these centres are placed so that float32 rounds every one of
+    # them to the grid point just beyond r*: a screen without its rounding margin would
+    # drop both blocks. They must all be kept, so the result is exact, not merely within
+    # the tolerance (each term is worth about tol / n, so dropping them stays inside it).
+    d, n_far, tol = 16, 2 * BLOCK_SIZE, 1e-3
+    grid = 2.0**-13
+    threshold = 40 * grid - 1e-5  # r*, 1e-5 below a float32 grid point
+    beta = threshold / math.sqrt(2 * math.log((1 + n_far) / tol))
+    radii = np.linspace(threshold - 4e-5, threshold - 1e-6, n_far)
+    offset = np.full(d, 1024.0)
+    centers = np.repeat(offset[None], 1 + n_far, axis=0)
+    centers[1:, 0] += radii
+    assert np.all((centers[1:, 0].astype(np.float32) - 1024.0) ** 2 > threshold**2)
+    screened = np.zeros((1, 1), np.int64)
+
+    got = batched_log_sum(offset[None, None], centers[None], beta, tol, blocks_screened=screened)
+    exact = exact_log_sum(offset[None], centers, beta)
+    assert abs(got[0, 0] - exact[0]) < 1e-12
+    assert screened[0, 0] == 0  # every block holds terms inside the threshold
+
+
+def test_float32_screening_is_off_where_float32_could_overflow():
+    rng = np.random.default_rng(14)
+    centers = tanh_cloud(rng, 600, 16)
+    centers[0] = 1e16  # |mu_k| above 1e15
+    points = queries_near(rng, centers[1:], 0.05, 40)
+    screened = np.zeros((1, 40), np.int64)
+
+    got = batched_log_sum(points[None], centers[None], 0.05, 1e-6, blocks_screened=screened)
+    assert_within_bound(got[0], exact_log_sum(points, centers, 0.05), 1e-6)
+    assert screened.sum() == 0
+
+
+def test_float32_screening_does_the_work_in_high_dimensions():
+    # The case the screen is for: tanh clouds in d = 24, where most blocks the tree lets
+    # through hold no term within the threshold.
+    rng = np.random.default_rng(15)
+    centers = tanh_cloud(rng, 2048, 24)
+    points = queries_near(rng, centers, 0.2, 300)
+    visited = np.zeros((1, 300), np.int64)
+    screened = np.zeros((1, 300), np.int64)
+
+    got = batched_log_sum(
+        points[None], centers[None], 0.2, 1e-6, blocks_visited=visited, blocks_screened=screened
+    )
+    assert_within_bound(got[0], exact_log_sum(points, centers, 0.2), 1e-6)
+    assert screened.sum() > visited.sum()
 
 
 def test_batched_matches_each_mixture_alone():
