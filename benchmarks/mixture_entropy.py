@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--repeats",
         type=int,
-        default=15,
+        default=30,
         help="timed runs of the kernel paths (a third as many for sklearn, fewer for exact)",
     )
     parser.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn")
