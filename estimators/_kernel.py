@@ -15,8 +15,9 @@ next to the largest one. The kernel here skips them with a guarantee:
   skipped when a lower bound of the squared distance from q to its box (the box distance
   itself, or for a node still waiting on the stack its parent's bound raised by the gap
   along the parent's split side) exceeds m' + 2 beta^2 [ln(n / tol) - ln max(1, S')];
-  inside a visited block, single centres beyond that threshold (as it stood before the
-  block) are dropped the same way. Where many centres crowd around q, S' grows and the
+  inside a visited block, single centres beyond that threshold (with m' the nearest
+  distance including the block's own, and S' the sum before the block) are dropped the
+  same way. Where many centres crowd around q, S' grows and the
   threshold tightens.
 
 Error bound
@@ -600,9 +601,11 @@ def _query_log_sum(
         _block_distances(query, blocks[leaf_block[node]], dist)
         block_min = _block_min(dist, lane_min)
         if block_min < nearest:
-            # Re-reference the running sum to the new nearest distance.
+            # Re-reference the running sum to the new nearest distance. Relative to it the
+            # sum is smaller, so the threshold for this block's lanes is looser.
             if total > 0.0:
                 total *= math.exp(-(nearest - block_min) * inv_two_var)
+                exponent_limit = max_exponent - math.log(max(total, 1.0))
             nearest = block_min
         elif (block_min - nearest) * inv_two_var > exponent_limit:
             continue  # every lane lies beyond the threshold
@@ -740,7 +743,9 @@ def _screening_blocks(blocks: np.ndarray) -> np.ndarray | None:
     """
     if blocks.shape[1] < _SCREEN_MIN_DIM:
         return None
-    return blocks.astype(np.float32)
+    # Coordinates beyond the float32 range become inf; screening is off for them anyway.
+    with np.errstate(over="ignore"):
+        return blocks.astype(np.float32)
 
 
 def _top_levels() -> int:

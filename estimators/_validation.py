@@ -39,9 +39,21 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
     return value
 
 
+#: Range of the noise standard deviation: 1 / (2 beta^2) and distances in units of beta
+#: must stay finite float64 numbers.
+BETA_RANGE = (1e-150, 1e150)
+
+
 def check_beta(beta: Any) -> float:
-    """Return the noise standard deviation ``beta`` as a positive float."""
-    return check_positive("beta", beta)
+    """Return the noise standard deviation ``beta`` as a positive float within BETA_RANGE."""
+    beta = check_positive("beta", beta)
+    low, high = BETA_RANGE
+    if not low <= beta <= high:
+        raise ValueError(
+            f"beta must lie between {low:g} and {high:g} (1 / (2 beta^2) must stay a finite "
+            f"float64 number), not {beta:g}"
+        )
+    return beta
 
 
 def check_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:

@@ -155,6 +155,29 @@ def test_skips_exactly_the_centres_the_bound_allows(n_far):
             assert abs(exact - pruned) < 1e-13
 
 
+@pytest.mark.parametrize("tol", [1e-6, 1e-3, 0.1])
+def test_threshold_follows_a_nearer_centre_found_in_a_later_block(tol):
+    # In units where the exponent is the squared distance: the walk first meets a block
+    # of 64 equal centres at 14 (nearer along the split), which makes the running sum 64;
+    # the next block holds the nearest centre, at 4, and 63 centres whose exponent
+    # relative to it is s = ln(n / tol) - ln 64 + 0.01. Measured from the new nearest
+    # centre the first block weighs almost nothing, so the threshold becomes about
+    # ln(n / tol) > s and the 63 terms are kept. A threshold left at ln(n / tol) - ln 64,
+    # as it stood before the nearer centre was found, dropped them: an error of 31 tol.
+    beta, n = 1.0 / math.sqrt(2.0), 2 * BLOCK_SIZE
+    s = math.log(n / tol) - math.log(BLOCK_SIZE) + 0.01
+    far = np.tile([-1.0, math.sqrt(13.0)], (BLOCK_SIZE, 1))
+    near = np.array([[2.0, 0.0]] + [[2.0 + math.sqrt(4.0 + s) - 2.0, 0.0]] * (BLOCK_SIZE - 1))
+    centers = np.vstack([far, near])
+    point = np.zeros((1, 2))
+
+    exact = exact_log_sum(point, centers, beta)
+    pruned = pruned_log_sum(point, centers, beta, tol=tol)
+    assert_within_bound(pruned, exact, tol)
+    # Every dropped term lies beyond the threshold, so the 63 near ones are kept.
+    assert exact[0] - pruned[0] < 1e-12
+
+
 def test_float32_screening_keeps_every_term_inside_the_threshold():
     # The query sits on a centre at 1024 (so the nearest distance is 0) and 2 blocks of
     # centres lie on one axis just inside the skip threshold r*. float32 spaces numbers
@@ -316,6 +339,9 @@ def test_concurrent_calls_from_threads_agree():
          "beta must be greater than 0, not 0.0"),
         (lambda: pruned_log_sum([[0.0]], [[0.0]], 1.0, tol=-1.0), ValueError,
          "tol must be greater than 0, not -1.0"),
+        (lambda: pruned_log_sum([[0.0]], [[0.0]], 1e-160), ValueError,
+         "beta must lie between 1e-150 and 1e+150 (1 / (2 beta^2) must stay a finite"),
+        (lambda: pruned_log_sum([[0.0]], [[0.0]], 1e152), ValueError, "not 1e+152"),
         (lambda: pruned_log_sum([[0.0, 1.0]], [[0.0]], 1.0), ValueError,
          "must have shapes (m, q, d) and (m, r, d) with the same m and d"),
         (lambda: batched_pruned_log_sum(np.zeros((2, 1, 1)), np.zeros((3, 4, 1)), 1.0),
