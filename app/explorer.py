@@ -119,6 +119,19 @@ def _format_sizes(sizes: list[float]) -> str:
     return ", ".join(f"{s:g}" for s in sizes)
 
 
+def _refusal(name: str, error: ValueError) -> str:
+    """Return param's refusal of a value as "name must be ..., not ...".
+
+    param words it as "Integer parameter 'Explorer.epochs' must be at least 1, not 0.";
+    other messages are returned as they are.
+    """
+    text = str(error).rstrip(".")
+    marker = f".{name}' "
+    if marker in text:
+        return f"{name} {text.split(marker, 1)[1]}"
+    return text
+
+
 class NumberText(param.String):
     """A text parameter that also takes a number and keeps it as its text.
 
@@ -215,6 +228,7 @@ class Explorer(pn.viewable.Viewer):
         self.cuda_found, self.cuda_text = cuda_description()
         self._closed = False
         self._queued: str | None = None  # "start" or "step", pressed while measuring epoch 0
+        self._refused_box: str | None = None  # the number box whose entry the alert refuses
 
         self._build_widgets()
         self._apply_example_defaults(keep=explicit)
@@ -349,27 +363,26 @@ class Explorer(pn.viewable.Viewer):
             "beta": w.DiscreteSlider.from_param(self.param.beta, label="β (noise std)",
                                                 width=width),
             "noise": w.RadioButtonGroup.from_param(self.param.noise, width=width),
-            "dropout_p": w.FloatInput.from_param(self.param.dropout_p, label="Dropout p",
-                                                 step=0.05, width=width),
+            "dropout_p": self._number_input("dropout_p", w.FloatInput, label="Dropout p",
+                                            step=0.05, width=width),
             "optimizer": w.RadioButtonGroup.from_param(self.param.optimizer, width=width),
-            "learning_rate": w.FloatInput.from_param(self.param.learning_rate,
-                                                     label="Learning rate (live)",
-                                                     format="0.[000000]", width=width),
-            "epochs": w.IntInput.from_param(self.param.epochs, label="Epochs", width=width),
-            "batch_size": w.IntInput.from_param(self.param.batch_size,
-                                                label="Batch size (0 = full batch)",
-                                                width=width),
+            "learning_rate": self._number_input("learning_rate", w.FloatInput,
+                                                label="Learning rate (live)",
+                                                format="0.[000000]", width=width),
+            "epochs": self._number_input("epochs", w.IntInput, label="Epochs", width=width),
+            "batch_size": self._number_input("batch_size", w.IntInput,
+                                             label="Batch size (0 = full batch)", width=width),
             "orthonormal": w.Checkbox.from_param(self.param.orthonormal,
                                                  label="Orthonormality step", width=width),
-            "orthonormal_alpha": w.FloatInput.from_param(self.param.orthonormal_alpha,
-                                                         label="α (orthonormality)",
-                                                         format="0.[000000]", width=width),
-            "seed": w.IntInput.from_param(self.param.seed, label="Seed", width=170),
-            "replicas": w.IntInput.from_param(self.param.replicas,
-                                              label="Replicas r per input", width=width),
-            "n_queries": w.IntInput.from_param(self.param.n_queries,
-                                               label="Monte Carlo queries per input",
-                                               width=width),
+            "orthonormal_alpha": self._number_input("orthonormal_alpha", w.FloatInput,
+                                                    label="α (orthonormality)",
+                                                    format="0.[000000]", width=width),
+            "seed": self._number_input("seed", w.IntInput, label="Seed", width=170),
+            "replicas": self._number_input("replicas", w.IntInput,
+                                           label="Replicas r per input", width=width),
+            "n_queries": self._number_input("n_queries", w.IntInput,
+                                            label="Monte Carlo queries per input",
+                                            width=width),
             "bin_sizes": w.TextInput.from_param(self.param.bin_sizes, label="Bin sizes (× β)",
                                                 width=width),
             "bootstrap": w.Checkbox.from_param(self.param.bootstrap,
@@ -433,6 +446,50 @@ class Explorer(pn.viewable.Viewer):
         self.slots = {name: pn.Column(pn.pane.Markdown("Measuring epoch 0 …"), margin=0)
                       for name in ("i_xt", "i_yt", "loss", "accuracy", "plane", "h_bin",
                                    "density", "evolution", "hidden", "distances")}
+
+    def _number_input(self, name: str, widget_type: type, **options: Any) -> Any:
+        """Return a number box bound both ways to parameter ``name``, without bounds.
+
+        A box with bounds clamps or drops an out-of-range entry in the browser without a
+        word. This one hands every entry to the parameter; one that the parameter refuses
+        is answered in the alert with the rule and the value, and the box shows the value
+        kept.
+        """
+        widget = widget_type(value=getattr(self, name), **options)
+        label = options.get("label", name)
+        syncing = False
+
+        def typed(event: param.parameterized.Event) -> None:
+            nonlocal syncing
+            if syncing or event.new == getattr(self, name):
+                return
+            try:
+                setattr(self, name, event.new)
+            except ValueError as exc:
+                kept = getattr(self, name)
+                self._show_error(f"{label}: {_refusal(name, exc)}; it stays {kept:g}.")
+                self._refused_box = name
+                syncing = True
+                try:
+                    widget.value = kept
+                finally:
+                    syncing = False
+                return
+            if self._refused_box == name:  # the entry that the alert refused is mended
+                self._refused_box = None
+                self.alert.visible = False
+
+        def changed(event: param.parameterized.Event) -> None:
+            nonlocal syncing
+            syncing = True
+            try:
+                widget.value = event.new
+            finally:
+                syncing = False
+
+        widget.param.watch(typed, "value")
+        self.param.watch(changed, name)
+        return widget
 
     def _beta_widget_options(self) -> None:
         widget = getattr(self, "widgets", {}).get("beta")

@@ -189,6 +189,21 @@ def test_switching_to_szt_draws_its_five_layers(page):
     assert "seed=" in page.url and "example=szt" in page.url
 
 
+def test_an_out_of_range_entry_is_answered_on_the_page(page):
+    # A number box once clamped or dropped such an entry in the browser without a word.
+    wait_for(page, lambda: page.evaluate(MI_SOURCE_LENGTHS), what="the plots")
+    box = page.get_by_label("Epochs", exact=True)
+    kept = box.input_value()
+    box.fill("0")
+    box.press("Enter")
+    wait_for(
+        page,
+        lambda: page.get_by_text("epochs must be at least 1, not 0").count() > 0,
+        what="the refusal of epochs = 0",
+    )
+    wait_for(page, lambda: box.input_value() == kept, what=f"the box back at {kept}")
+
+
 def test_html_export_keeps_the_page_off_the_network(page):
     # Every resource of the served app comes from the loopback server; exporting the plots
     # once used to switch the server to CDN stylesheets for every widget built afterwards.

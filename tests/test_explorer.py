@@ -301,6 +301,37 @@ def test_invalid_settings_disable_start_and_say_why(explorer):
     assert not explorer.start_button.disabled
 
 
+@pytest.mark.parametrize(
+    "name, typed, rule",
+    [
+        ("epochs", 0, "epochs must be at least 1, not 0"),
+        ("learning_rate", 0.0, "learning_rate must be greater than 0.0, not 0.0"),
+        ("dropout_p", 1.5, "dropout_p must be at most 0.95, not 1.5"),
+        ("replicas", -3, "replicas must be at least 1, not -3"),
+    ],
+)
+def test_an_out_of_range_entry_is_refused_aloud_and_the_box_shows_the_kept_value(
+    explorer, name, typed, rule
+):
+    kept = getattr(explorer, name)
+    widget = explorer.widgets[name]
+    assert widget.start is None and widget.end is None  # the browser passes every entry on
+
+    widget.value = typed
+
+    assert getattr(explorer, name) == kept
+    assert widget.value == kept
+    assert explorer.alert.visible
+    assert rule in explorer.alert.object and f"stays {kept:g}" in explorer.alert.object
+
+    # A valid entry goes through, both ways, and clears the alert with the reset it causes.
+    widget.value = kept * 2
+    assert getattr(explorer, name) == kept * 2
+    assert wait_until(lambda: not explorer.alert.visible, explorer)
+    setattr(explorer, name, kept)
+    assert widget.value == kept
+
+
 def test_queue_drain_appends_the_measured_values_to_the_streams(explorer):
     assert wait_until(lambda: explorer.state == "ready", explorer)
     explorer.step()
