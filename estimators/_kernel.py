@@ -635,87 +635,45 @@ def _scratch(d):  # pragma: no cover - compiled
     return lanes, stack
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_FAST)
-def _forest_log_sum(
-    points,
-    blocks,
-    blocks32,
-    lo,
-    hi,
-    left,
-    right,
-    leaf_block,
-    n_nodes,
-    inv_two_var,
-    max_exponent,
-    n_chunks,
-    out,
-    visited,
-    screened,
+@numba.njit(cache=True, fastmath=_FAST, inline="always")
+def _query_range(
+    points, start, stop, tree, n_nodes, inv_two_var, max_exponent, results
 ):  # pragma: no cover - compiled
-    """Fill out[i] with the pruned log-sum-exp of query i, chunks of queries in parallel.
+    """Fill out[i], visited[i], screened[i] for the queries start..stop-1.
 
     ``points`` is (m * q, d); query i belongs to mixture i // q, whose root node is row
-    (i // q) * n_nodes. visited[i] receives the number of blocks whose terms were evaluated,
-    screened[i] the number that a float32 pass ruled out.
+    (i // q) * n_nodes. ``tree`` is (blocks, blocks32, lo, hi, left, right, leaf_block) and
+    ``results`` is (out, visited, screened): visited[i] receives the number of blocks whose
+    terms were evaluated, screened[i] the number that a float32 pass ruled out.
     """
+    out, visited, screened = results
+    n_per_mixture = points.shape[0] // (tree[2].shape[0] // n_nodes)
+    scratch = _scratch(points.shape[1])
+    for i in range(start, stop):
+        out[i], visited[i], screened[i] = _query_log_sum(
+            points[i], (i // n_per_mixture) * n_nodes, *tree, inv_two_var, max_exponent, scratch
+        )
+
+
+@numba.njit(parallel=True, cache=True, fastmath=_FAST)
+def _forest_log_sum(
+    points, tree, n_nodes, inv_two_var, max_exponent, n_chunks, results
+):  # pragma: no cover - compiled
+    """Run _query_range over all queries, in n_chunks chunks on numba's threads."""
     n_points = points.shape[0]
-    n_per_mixture = n_points // (lo.shape[0] // n_nodes)
     chunk = (n_points + n_chunks - 1) // n_chunks
     for c in numba.prange(n_chunks):
-        scratch = _scratch(points.shape[1])
-        for i in range(c * chunk, min(n_points, (c + 1) * chunk)):
-            out[i], visited[i], screened[i] = _query_log_sum(
-                points[i],
-                (i // n_per_mixture) * n_nodes,
-                blocks,
-                blocks32,
-                lo,
-                hi,
-                left,
-                right,
-                leaf_block,
-                inv_two_var,
-                max_exponent,
-                scratch,
-            )
+        stop = min(n_points, (c + 1) * chunk)
+        _query_range(points, c * chunk, stop, tree, n_nodes, inv_two_var, max_exponent, results)
 
 
 @numba.njit(cache=True, fastmath=_FAST)
 def _forest_log_sum_serial(
-    points,
-    blocks,
-    blocks32,
-    lo,
-    hi,
-    left,
-    right,
-    leaf_block,
-    n_nodes,
-    inv_two_var,
-    max_exponent,
-    out,
-    visited,
-    screened,
+    points, tree, n_nodes, inv_two_var, max_exponent, results
 ):  # pragma: no cover - compiled
-    """Fill out[i] as _forest_log_sum does, on the calling thread."""
-    n_per_mixture = points.shape[0] // (lo.shape[0] // n_nodes)
-    scratch = _scratch(points.shape[1])
-    for i in range(points.shape[0]):
-        out[i], visited[i], screened[i] = _query_log_sum(
-            points[i],
-            (i // n_per_mixture) * n_nodes,
-            blocks,
-            blocks32,
-            lo,
-            hi,
-            left,
-            right,
-            leaf_block,
-            inv_two_var,
-            max_exponent,
-            scratch,
-        )
+    """Run _query_range over all queries on the calling thread."""
+    n_points = points.shape[0]
+    _query_range(points, 0, n_points, tree, n_nodes, inv_two_var, max_exponent, results)
 
 
 @numba.njit(cache=True, fastmath=_FAST)
@@ -819,19 +777,11 @@ def batched_log_sum(
             _build_forest_serial(centers, blocks, lo, hi, left, right, leaf_block)
             _forest_log_sum_serial(
                 flat_points,
-                blocks,
-                _screening_blocks(blocks),
-                lo,
-                hi,
-                left,
-                right,
-                leaf_block,
+                (blocks, _screening_blocks(blocks), lo, hi, left, right, leaf_block),
                 n_nodes,
                 inv_two_var,
                 max_exponent,
-                out,
-                visited,
-                screened,
+                (out, visited, screened),
             )
         else:
             if n_mix == 1:
@@ -843,20 +793,12 @@ def batched_log_sum(
             n_chunks = max(1, min(n_mix * n_queries, 8 * numba.get_num_threads()))
             _forest_log_sum(
                 flat_points,
-                blocks,
-                _screening_blocks(blocks),
-                lo,
-                hi,
-                left,
-                right,
-                leaf_block,
+                (blocks, _screening_blocks(blocks), lo, hi, left, right, leaf_block),
                 n_nodes,
                 inv_two_var,
                 max_exponent,
                 n_chunks,
-                out,
-                visited,
-                screened,
+                (out, visited, screened),
             )
     if blocks_visited is not None:
         blocks_visited[...] = visited.reshape(n_mix, n_queries)
