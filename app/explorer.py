@@ -40,6 +40,7 @@ import param
 from app import plots
 from app.config import ACTIVATIONS, OPTIMIZERS, ExperimentConfig
 from app.worker import RunWorker, WorkerMessage
+from models import get_example
 
 logger = logging.getLogger(__name__)
 
@@ -89,13 +90,13 @@ def cuda_description() -> tuple[bool, str]:
     return False, "CPU only (torch finds no CUDA device)"
 
 
-def parse_bin_sizes(text: str) -> list[float]:
-    """Return the bin sizes written as comma-separated numbers in ``text``.
+def parse_positive_numbers(text: str, name: str) -> list[float]:
+    """Return the positive numbers written comma-separated in ``text`` (``name`` in errors).
 
     Raises
     ------
     ValueError
-        Naming the entry that is not a positive finite number.
+        Naming ``name`` and the entry that is not a positive finite number.
     """
     sizes = []
     for part in str(text).replace(";", ",").split(","):
@@ -105,21 +106,26 @@ def parse_bin_sizes(text: str) -> list[float]:
         try:
             value = float(part)
         except ValueError as exc:
-            raise ValueError(f"bin sizes must be numbers separated by commas, not {part!r}"
+            raise ValueError(f"{name} must be numbers separated by commas, not {part!r}"
                              ) from exc
         if not math.isfinite(value) or value <= 0:
-            raise ValueError(f"bin sizes must be finite and greater than 0, not {part}")
+            raise ValueError(f"{name} must be finite and greater than 0, not {part}")
         sizes.append(value)
     if not sizes:
-        raise ValueError("bin sizes must hold at least one number, not an empty text")
+        raise ValueError(f"{name} must hold at least one number, not an empty text")
     return sizes
+
+
+def parse_bin_sizes(text: str) -> list[float]:
+    """Return the bin sizes written as comma-separated numbers in ``text``."""
+    return parse_positive_numbers(text, "bin sizes")
 
 
 def _format_sizes(sizes: list[float]) -> str:
     return ", ".join(f"{s:g}" for s in sizes)
 
 
-def _refusal(name: str, error: ValueError) -> str:
+def _refusal(name: str, error: Exception) -> str:
     """Return param's refusal of a value as "name must be ..., not ...".
 
     param words it as "Integer parameter 'Explorer.epochs' must be at least 1, not 0.";
@@ -172,7 +178,8 @@ class Explorer(pn.viewable.Viewer):
                           doc="Noise standard deviation beta; 0 is the deterministic network.")
     noise = param.Selector(default="additive", objects=["additive", "dropout"],
                            doc="Additive Gaussian noise of standard deviation beta, or dropout.")
-    dropout_p = param.Number(default=0.2, bounds=(0.0, 0.95), doc="Dropout probability.")
+    dropout_p = param.Number(default=0.2, bounds=(0.0, 1.0), inclusive_bounds=(True, False),
+                             doc="Dropout probability, below 1 as for the command line.")
     optimizer = param.Selector(default="gd", objects=list(OPTIMIZERS),
                                doc="gd: full-batch gradient descent; sgd; adam.")
     learning_rate = param.Number(default=0.01, bounds=(0.0, 10.0),
@@ -229,6 +236,7 @@ class Explorer(pn.viewable.Viewer):
         self._closed = False
         self._queued: str | None = None  # "start" or "step", pressed while measuring epoch 0
         self._refused_box: str | None = None  # the number box whose entry the alert refuses
+        self._link_refusals: dict[str, str] = {}  # settings of the page's link refused
 
         self._build_widgets()
         self._apply_example_defaults(keep=explicit)
@@ -242,6 +250,8 @@ class Explorer(pn.viewable.Viewer):
             self._ensure_drain()
         self.refresh_runs()
         self.reset()
+        if self._link_refusals:
+            self._on_url_error(self._link_refusals)
 
     # ------------------------------------------------------------------ configuration
 
@@ -363,24 +373,24 @@ class Explorer(pn.viewable.Viewer):
             "beta": w.DiscreteSlider.from_param(self.param.beta, label="β (noise std)",
                                                 width=width),
             "noise": w.RadioButtonGroup.from_param(self.param.noise, width=width),
-            "dropout_p": self._number_input("dropout_p", w.FloatInput, label="Dropout p",
+            "dropout_p": self._number_input("dropout_p", label="Dropout p",
                                             step=0.05, width=width),
             "optimizer": w.RadioButtonGroup.from_param(self.param.optimizer, width=width),
-            "learning_rate": self._number_input("learning_rate", w.FloatInput,
+            "learning_rate": self._number_input("learning_rate",
                                                 label="Learning rate (live)",
                                                 format="0.[000000]", width=width),
-            "epochs": self._number_input("epochs", w.IntInput, label="Epochs", width=width),
-            "batch_size": self._number_input("batch_size", w.IntInput,
+            "epochs": self._number_input("epochs", label="Epochs", width=width),
+            "batch_size": self._number_input("batch_size",
                                              label="Batch size (0 = full batch)", width=width),
             "orthonormal": w.Checkbox.from_param(self.param.orthonormal,
                                                  label="Orthonormality step", width=width),
-            "orthonormal_alpha": self._number_input("orthonormal_alpha", w.FloatInput,
+            "orthonormal_alpha": self._number_input("orthonormal_alpha",
                                                     label="α (orthonormality)",
                                                     format="0.[000000]", width=width),
-            "seed": self._number_input("seed", w.IntInput, label="Seed", width=170),
-            "replicas": self._number_input("replicas", w.IntInput,
+            "seed": self._number_input("seed", label="Seed", width=170),
+            "replicas": self._number_input("replicas",
                                            label="Replicas r per input", width=width),
-            "n_queries": self._number_input("n_queries", w.IntInput,
+            "n_queries": self._number_input("n_queries",
                                             label="Monte Carlo queries per input",
                                             width=width),
             "bin_sizes": w.TextInput.from_param(self.param.bin_sizes, label="Bin sizes (× β)",
@@ -447,16 +457,18 @@ class Explorer(pn.viewable.Viewer):
                       for name in ("i_xt", "i_yt", "loss", "accuracy", "plane", "h_bin",
                                    "density", "evolution", "hidden", "distances")}
 
-    def _number_input(self, name: str, widget_type: type, **options: Any) -> Any:
+    def _number_input(self, name: str, **options: Any) -> Any:
         """Return a number box bound both ways to parameter ``name``, without bounds.
 
         A box with bounds clamps or drops an out-of-range entry in the browser without a
-        word. This one hands every entry to the parameter; one that the parameter refuses
+        word, and the browser's integer box reads "1e6" as 16. This one is a float box that
+        hands every entry to the parameter (whole numbers as int); an entry that is refused
         is answered in the alert with the rule and the value, and the box shows the value
         kept.
         """
-        widget = widget_type(value=getattr(self, name), **options)
+        widget = pn.widgets.FloatInput(value=getattr(self, name), **options)
         label = options.get("label", name)
+        integer = isinstance(self.param[name], param.Integer)
         syncing = False
 
         def typed(event: param.parameterized.Event) -> None:
@@ -464,10 +476,18 @@ class Explorer(pn.viewable.Viewer):
             if syncing or event.new == getattr(self, name):
                 return
             try:
-                setattr(self, name, event.new)
+                value = event.new
+                if value is None:
+                    raise ValueError(f"{name} must be a number, not an empty box")
+                if integer:
+                    if not float(value).is_integer():
+                        raise ValueError(f"{name} must be a whole number, not {value:g}")
+                    value = int(value)
+                setattr(self, name, value)
             except ValueError as exc:
                 kept = getattr(self, name)
-                self._show_error(f"{label}: {_refusal(name, exc)}; it stays {kept:g}.")
+                shown = kept if isinstance(kept, int) else f"{kept:g}"
+                self._show_error(f"{label}: {_refusal(name, exc)}; it stays {shown}.")
                 self._refused_box = name
                 syncing = True
                 try:
@@ -503,6 +523,9 @@ class Explorer(pn.viewable.Viewer):
         reasons: dict[str, str] = {}
         if self.example not in ACTIVATION_EXAMPLES:
             reasons["activation"] = "this example defines its own nonlinearity"
+        if self.noise == "additive" and "dropout" not in get_example(self.example).noise_kinds:
+            # Left enabled while it reads dropout, so that it can be switched back.
+            reasons["noise"] = "this example is defined with additive noise only"
         if self.noise != "dropout":
             reasons["dropout_p"] = "noise is additive, not dropout"
         if self.optimizer in FULL_BATCH_OPTIMIZERS:
@@ -566,7 +589,7 @@ class Explorer(pn.viewable.Viewer):
             if name not in mapping:
                 continue
             try:
-                values[name] = self.param[name].deserialize(text)
+                values[name] = self._whole(name, self.param[name].deserialize(text))
             except Exception:  # noqa: BLE001 - plain strings are not JSON
                 values[name] = text
         if values:
@@ -580,13 +603,13 @@ class Explorer(pn.viewable.Viewer):
                     try:
                         self.param.update({name: values[name]})
                     except Exception as exc:  # noqa: BLE001 - a bad link must not break the app
-                        failed[name] = f"{values[name]!r} ({exc})"
+                        failed[name] = _refusal(name, exc)
                 if "example" in values and "example" not in failed:
                     self._apply_example_defaults(keep=set(values) - set(failed))
             finally:
                 self._applying = False
-            if failed:
-                self._on_url_error(failed)
+            # Said after the first reset, which clears the alert.
+            self._link_refusals = failed
 
         def start_sync() -> None:
             try:
@@ -596,8 +619,29 @@ class Explorer(pn.viewable.Viewer):
 
         pn.state.onload(start_sync)
 
+    def _whole(self, name: str, value: Any) -> Any:
+        """Return a whole float as int for an integer setting (links carry -3 as -3.0)."""
+        if isinstance(self.param[name], param.Integer) and isinstance(value, float):
+            if value.is_integer():
+                return int(value)
+        return value
+
     def _on_url_error(self, values: dict[str, Any]) -> None:
-        self._show_error(f"Some settings in the link could not be applied: {values}")
+        """Say which settings of the link were refused and why; the controls keep theirs.
+
+        ``values`` maps each setting to param's refusal, or (from the live sync) to the value
+        refused, whose refusal is then asked of the parameter again.
+        """
+        parts = []
+        for name, text in values.items():
+            if not (isinstance(text, str) and text.startswith(name)) and name in self.param:
+                try:
+                    self.param[name]._validate(self._whole(name, text))
+                except Exception as exc:  # noqa: BLE001 - any refusal is reported
+                    text = _refusal(name, exc)
+            parts.append(text if isinstance(text, str) else f"{name}={text!r}")
+        self._show_error("Some settings in the link could not be applied, and those controls "
+                         f"keep their values: {'; '.join(parts)}.")
 
     # ------------------------------------------------------------------ transport
 
@@ -1270,7 +1314,7 @@ class SweepView(pn.viewable.Viewer):
         from app import sweeps
 
         if self.kind == "weight":
-            betas = parse_bin_sizes(self.betas)
+            betas = parse_positive_numbers(self.betas, "β values")
             return sweeps.weight_sweep(self.GRID, betas, n_queries=self.N_QUERIES), None, None
         return sweeps.bias_sweep(self.GRID, float(self.beta), n_queries=self.N_QUERIES)
 
@@ -1280,6 +1324,12 @@ class SweepView(pn.viewable.Viewer):
 
         if self._thread is not None and self._thread.is_alive():
             return
+        if self.kind == "weight":
+            try:
+                parse_positive_numbers(self.betas, "β values")
+            except ValueError as exc:
+                self.message.object = f"The sweep cannot run: {exc}."
+                return
         doc = pn.state.curdoc
         self.message.object = "Computing the sweep …"
         self.compute_button.disabled = True

@@ -302,16 +302,18 @@ def test_invalid_settings_disable_start_and_say_why(explorer):
 
 
 @pytest.mark.parametrize(
-    "name, typed, rule",
+    "name, typed, rule, valid",
     [
-        ("epochs", 0, "epochs must be at least 1, not 0"),
-        ("learning_rate", 0.0, "learning_rate must be greater than 0.0, not 0.0"),
-        ("dropout_p", 1.5, "dropout_p must be at most 0.95, not 1.5"),
-        ("replicas", -3, "replicas must be at least 1, not -3"),
+        ("epochs", 0, "epochs must be at least 1, not 0", 7),
+        ("learning_rate", 0.0, "learning_rate must be greater than 0.0, not 0.0", 0.5),
+        ("dropout_p", 1.5, "dropout_p must be less than 1.0, not 1.5", 0.5),
+        ("replicas", -3, "replicas must be at least 1, not -3", 3),
+        ("epochs", 2.5, "epochs must be a whole number, not 2.5", 9),
+        ("seed", None, "seed must be a number, not an empty box", 11),
     ],
 )
 def test_an_out_of_range_entry_is_refused_aloud_and_the_box_shows_the_kept_value(
-    explorer, name, typed, rule
+    explorer, name, typed, rule, valid
 ):
     kept = getattr(explorer, name)
     widget = explorer.widgets[name]
@@ -322,14 +324,35 @@ def test_an_out_of_range_entry_is_refused_aloud_and_the_box_shows_the_kept_value
     assert getattr(explorer, name) == kept
     assert widget.value == kept
     assert explorer.alert.visible
-    assert rule in explorer.alert.object and f"stays {kept:g}" in explorer.alert.object
+    assert rule in explorer.alert.object and f"stays {kept:g}." in explorer.alert.object
 
     # A valid entry goes through, both ways, and clears the alert with the reset it causes.
-    widget.value = kept * 2
-    assert getattr(explorer, name) == kept * 2
+    widget.value = valid
+    assert getattr(explorer, name) == valid
     assert wait_until(lambda: not explorer.alert.visible, explorer)
     setattr(explorer, name, kept)
     assert widget.value == kept
+
+
+def test_the_noise_kind_is_offered_only_where_the_example_has_dropout(explorer):
+    # The single neurons and the two-layer net are defined with additive noise only.
+    assert explorer.widgets["noise"].disabled
+    assert "additive noise only" in explorer.disabled_reasons["noise"]
+    explorer.example = "szt"
+    assert not explorer.widgets["noise"].disabled
+    # Dropout asked for together with such an example (as a link can) stays switchable
+    # back; the run says why it cannot run.
+    explorer.param.update(example="two_layer_leaky_relu", noise="dropout")
+    assert explorer.noise == "dropout" and not explorer.widgets["noise"].disabled
+    explorer.noise = "additive"
+    assert explorer.widgets["noise"].disabled
+
+
+def test_an_integer_box_takes_scientific_notation_as_its_number(explorer):
+    # The browser's integer box once read "1e6" as 16; the box is a float box now.
+    explorer.widgets["epochs"].value = 1e6
+    assert explorer.epochs == 1_000_000 and isinstance(explorer.epochs, int)
+    assert not explorer.alert.visible
 
 
 def test_queue_drain_appends_the_measured_values_to_the_streams(explorer):
@@ -544,6 +567,17 @@ def test_bias_sweep_view_marks_exact_and_sp_at_the_slider_and_shows_the_density(
     view.units = "bits"
     marks = [e for e in view.curve_pane.object if e.label == "at slider"][0]
     assert marks.dimension_values(1)[0] == pytest.approx(exact_at / math.log(2))
+
+
+def test_a_weight_sweep_with_bad_beta_values_names_them_and_runs_nothing():
+    from app.explorer import SweepView
+
+    view = SweepView(kind="weight", betas="abc, -1")
+    view.compute()
+    assert view.message.object == (
+        "The sweep cannot run: β values must be numbers separated by commas, not 'abc'."
+    )
+    assert view._thread is None and view.frame is None
 
 
 def test_start_or_step_pressed_while_epoch_zero_is_measured_is_carried_out(explorer):

@@ -34,6 +34,21 @@ def test_the_page_answers_200_with_the_app(server):
     assert "<title>InfoFlow Explorer</title>" in page
 
 
+def _texts(document) -> list[str]:
+    """Return the unescaped text of every text pane.
+
+    The panes are Bokeh Markup models, which count as widgets; their text is escaped HTML.
+    """
+    import html
+
+    texts = []
+    for model in document.models:
+        text = model.properties_with_values(include_defaults=False).get("text")
+        if isinstance(text, str) and text.strip():
+            texts.append(html.unescape(html.unescape(text)))
+    return texts
+
+
 def _widget_value(document, title: str):
     from bokeh.models import Widget
 
@@ -64,7 +79,6 @@ def test_a_link_with_one_bin_size_sets_every_control(server):
     # The query turns bin_sizes=10 into the number 10; the link of a spiral run (whose bin
     # sizes are "10") once failed there and left the controls showing the defaults.
     from bokeh.client import pull_session
-    from bokeh.models import Widget
 
     link = {"example": "spiral", "seed": "7", "epochs": "300", "bin_sizes": "10"}
     session = pull_session(url=server["url"], arguments=link)
@@ -74,8 +88,24 @@ def test_a_link_with_one_bin_size_sets_every_control(server):
         assert _widget_value(document, "Seed") == 7
         assert _widget_value(document, "Epochs") == 300
         assert _widget_value(document, "Bin sizes (× β)") == "10"
-        texts = [str(getattr(m, "text", "")) for m in document.models
-                 if not isinstance(m, Widget)]
+        texts = _texts(document)
+        assert texts  # the panes are there: the check below can fail
         assert not any("could not be applied" in text for text in texts)
+    finally:
+        session.close()
+
+
+def test_a_link_with_refused_settings_says_which_and_why(server):
+    from bokeh.client import pull_session
+
+    link = {"example": "spiral", "epochs": "-3", "beta": "7"}
+    session = pull_session(url=server["url"], arguments=link)
+    try:
+        document = session.document
+        assert _widget_value(document, "Example") == "spiral"
+        message = next(text for text in _texts(document) if "could not be applied" in text)
+        assert "epochs must be at least 1, not -3" in message
+        assert "beta does not accept 7" in message
+        assert "{" not in message  # no raw mapping
     finally:
         session.close()
