@@ -71,6 +71,10 @@ RUN_PARAMETERS = (
     "bin_sizes", "bootstrap", "device",
 )
 URL_PARAMETERS = (*RUN_PARAMETERS, "learning_rate", "units")
+PLOT_SLOTS = ("i_xt", "i_yt", "loss", "accuracy", "plane", "h_bin", "density", "evolution",
+              "hidden", "distances")
+MEASURING = "Measuring epoch 0 …"
+CANNOT_RUN = "Nothing is measured: these settings cannot run (the line above the tabs says why)."
 
 
 def runs_root() -> Path:
@@ -453,9 +457,9 @@ class Explorer(pn.viewable.Viewer):
                            label="Plots (standalone HTML)", color="primary", width=200),
         ]
         self.density_slot_note = pn.pane.Markdown("", margin=(25, 10))
-        self.slots = {name: pn.Column(pn.pane.Markdown("Measuring epoch 0 …"), margin=0)
-                      for name in ("i_xt", "i_yt", "loss", "accuracy", "plane", "h_bin",
-                                   "density", "evolution", "hidden", "distances")}
+        # What a plot's place shows before the first measurement arrives.
+        self.placeholders = {name: pn.pane.Markdown(MEASURING) for name in PLOT_SLOTS}
+        self.slots = {name: pn.Column(self.placeholders[name], margin=0) for name in PLOT_SLOTS}
 
     def _number_input(self, name: str, **options: Any) -> Any:
         """Return a number box bound both ways to parameter ``name``, without bounds.
@@ -765,6 +769,8 @@ class Explorer(pn.viewable.Viewer):
         self.epoch_slider.options = [0]
         self.epoch_slider.value = 0
         self._update_controls()
+        for placeholder in self.placeholders.values():
+            placeholder.object = MEASURING if self._config_error is None else CANNOT_RUN
         if self._config_error is None and self._measure_on_open and not self._closed:
             try:
                 self._new_worker(stored=False, running=False)

@@ -301,6 +301,20 @@ def test_invalid_settings_disable_start_and_say_why(explorer):
     assert not explorer.start_button.disabled
 
 
+def test_settings_that_cannot_run_from_the_start_say_so_where_the_plots_go(tmp_path):
+    # Opened with bad settings (as a link can), no plot ever arrives; the places of the
+    # plots once said "Measuring epoch 0 ..." for good.
+    ex = Explorer(runner_factory=FakeRunner, runs_folder=tmp_path / "runs", bin_sizes="x")
+    try:
+        assert ex.state == "invalid"
+        assert "cannot run" in ex.placeholders["i_xt"].object
+        ex.bin_sizes = "10"
+        assert ex.placeholders["i_xt"].object.startswith("Measuring epoch 0")
+        assert wait_until(lambda: ex.state == "ready", ex)
+    finally:
+        ex.close()
+
+
 @pytest.mark.parametrize(
     "name, typed, rule, valid",
     [
