@@ -16,8 +16,8 @@ next to the largest one. The kernel here skips them with a guarantee:
   itself, or for a node still waiting on the stack its parent's bound raised by the gap
   along the parent's split side) exceeds m' + 2 beta^2 [ln(n / tol) - ln max(1, S')];
   inside a visited block, single centres beyond that threshold (with m' the nearest
-  distance including the block's own, and S' the sum before the block) are dropped the
-  same way. Where many centres crowd around q, S' grows and the
+  distance including the block's own, and S' the sum before the block, re-referenced to
+  that m') are dropped the same way. Where many centres crowd around q, S' grows and the
   threshold tightens.
 
 Error bound
