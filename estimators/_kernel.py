@@ -180,7 +180,6 @@ def _layout_level(
     begin,
     end,
     next_node,
-    next_block,
     node_base,
     block_base,
 ):  # pragma: no cover - compiled
@@ -189,6 +188,7 @@ def _layout_level(
     Nodes are numbered breadth first, so children always come after their parent and one
     level can be split in parallel. A node of b blocks splits into b // 2 full blocks on
     the left and the rest on the right: only the very last block of a tree is partial.
+    A leaf's block is numbered by its first position, so blocks lie in kd order.
     """
     for local in range(begin, end):
         node = node_base + local
@@ -199,7 +199,6 @@ def _layout_level(
             left[node] = -1
             right[node] = -1
             leaf_block[node] = block_base + start // BLOCK_SIZE
-            next_block += 1
             continue
         split = start + (n_blocks // 2) * BLOCK_SIZE
         left[node] = node_base + next_node
@@ -210,7 +209,7 @@ def _layout_level(
         node_start[next_node + 1] = split
         node_stop[next_node + 1] = stop
         next_node += 2
-    return next_node, next_block
+    return next_node
 
 
 @numba.njit(cache=True, fastmath=_FAST)
@@ -281,9 +280,9 @@ def _build_tree(
     node_start = np.zeros(n_nodes, np.int64)
     node_stop = np.zeros(n_nodes, np.int64)
     node_stop[0] = centers.shape[0]
-    begin, end, next_block = 0, 1, 0
+    begin, end = 0, 1
     while begin < end:
-        next_node, next_block = _layout_level(
+        next_node = _layout_level(
             left,
             right,
             leaf_block,
@@ -292,7 +291,6 @@ def _build_tree(
             begin,
             end,
             end,
-            next_block,
             node_base,
             block_base,
         )
